@@ -1,0 +1,297 @@
+//! Command line and configuration: every flag falls back to an `OM_*` environment variable.
+//! A bad value stops start-up with a message naming the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::http::HeaderName;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use crate::domain::ids::EventId;
+use crate::domain::lifecycle::CancelCallback;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "order-manager",
+    version,
+    about = "The Order Manager of a Serverlesspresso-style coffee shop",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// With no subcommand, `serve` with these options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve(ServeArgs),
+    /// Print an HS256 token for local use, signed with the service's JWT secret.
+    Token(TokenArgs),
+}
+
+/// A value parser whose error names the environment variable as well as the flag.
+fn named<T>(var: &'static str) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    move |s: &str| T::from_str(s).map_err(|e| format!("{var}: {e}"))
+}
+
+/// Where orders are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `sqlite:<path>`
+    Sqlite(PathBuf),
+}
+
+impl FromStr for StoreConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("sqlite", path)) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
+            _ => Err(format!("expected `sqlite:<path>`, got `{s}`")),
+        }
+    }
+}
+
+/// Which workflow the service calls back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkflowKind {
+    /// AWS Step Functions (`SendTaskSuccess` / `SendTaskFailure`), configured by the standard
+    /// AWS variables.
+    Stepfunctions,
+}
+
+/// How cancellations release the workflow's wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CancelMode {
+    /// `SendTaskFailure` with error `OrderCancelled`.
+    Failure,
+    /// `SendTaskSuccess` with `{"outcome": "cancelled"}`.
+    Success,
+}
+
+impl From<CancelMode> for CancelCallback {
+    fn from(m: CancelMode) -> Self {
+        match m {
+            CancelMode::Failure => CancelCallback::Failure,
+            CancelMode::Success => CancelCallback::Success,
+        }
+    }
+}
+
+/// The local HS256 signing secret: `OM_JWT_SECRET`, or a file generated on first use.
+#[derive(Debug, Clone, Args)]
+pub struct JwtArgs {
+    /// HS256 secret for bearer tokens (at least 32 bytes). Prefer the environment variable.
+    #[arg(long, env = "OM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Where the secret is kept when OM_JWT_SECRET is not set (created on first use).
+    #[arg(long, env = "OM_JWT_SECRET_FILE", default_value = "data/jwt-secret")]
+    pub jwt_secret_file: PathBuf,
+}
+
+const MIN_SECRET: usize = 32;
+
+impl JwtArgs {
+    /// The secret; generates and stores one (mode 0600) when neither source has it.
+    pub fn resolve(&self) -> Result<SecretString, String> {
+        if let Some(s) = &self.jwt_secret {
+            if s.len() < MIN_SECRET {
+                return Err(format!("OM_JWT_SECRET must be at least {MIN_SECRET} bytes"));
+            }
+            return Ok(SecretString::from(s.clone()));
+        }
+        read_or_create_secret(&self.jwt_secret_file)
+    }
+}
+
+fn read_or_create_secret(path: &Path) -> Result<SecretString, String> {
+    let name = path.display();
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= MIN_SECRET => Ok(SecretString::from(s.trim().to_string())),
+        Ok(_) => Err(format!(
+            "OM_JWT_SECRET_FILE: {name} holds fewer than {MIN_SECRET} bytes"
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::rng().random();
+            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!("OM_JWT_SECRET_FILE: cannot create {}: {e}", dir.display())
+                })?;
+            }
+            write_private(path, &secret)
+                .map_err(|e| format!("OM_JWT_SECRET_FILE: cannot write {name}: {e}"))?;
+            tracing::info!(path = %name, "generated a local JWT secret");
+            Ok(SecretString::from(secret))
+        }
+        Err(e) => Err(format!("OM_JWT_SECRET_FILE: cannot read {name}: {e}")),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "OM_LISTEN", default_value = "127.0.0.1:8080", value_parser = named::<SocketAddr>("OM_LISTEN"))]
+    pub listen: SocketAddr,
+    /// Order store: `sqlite:<path>`.
+    #[arg(long, env = "OM_STORE", default_value = "sqlite:data/orders.db", value_parser = named::<StoreConfig>("OM_STORE"))]
+    pub store: StoreConfig,
+    /// Workflow to call back.
+    #[arg(long, env = "OM_WORKFLOW", value_enum, default_value = "stepfunctions")]
+    pub workflow: WorkflowKind,
+    /// API key the EventBridge connection sends on `POST /v1/events`. Without one, ingest is
+    /// refused. Prefer the environment variable.
+    #[arg(long, env = "OM_INGEST_API_KEY", hide_env_values = true)]
+    pub ingest_api_key: Option<String>,
+    /// Header that carries the ingest API key.
+    #[arg(long, env = "OM_INGEST_API_KEY_HEADER", default_value = "x-api-key", value_parser = named::<HeaderName>("OM_INGEST_API_KEY_HEADER"))]
+    pub ingest_api_key_header: HeaderName,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// `cognito:groups` that make a user a barista (comma-separated).
+    #[arg(
+        long,
+        env = "OM_BARISTA_GROUPS",
+        default_value = "admin",
+        value_delimiter = ','
+    )]
+    pub barista_groups: Vec<String>,
+    /// Coffee event of events and requests that name none.
+    #[arg(long, env = "OM_DEFAULT_EVENT_ID", default_value = "default", value_parser = named::<EventId>("OM_DEFAULT_EVENT_ID"))]
+    pub default_event_id: EventId,
+    /// How a cancellation releases the workflow.
+    #[arg(
+        long,
+        env = "OM_CANCEL_CALLBACK",
+        value_enum,
+        default_value = "failure"
+    )]
+    pub cancel_callback: CancelMode,
+    /// Log format.
+    #[arg(long, env = "OM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    pub fn ingest_key(&self) -> Result<Option<SecretString>, String> {
+        match self.ingest_api_key.as_deref() {
+            None => Ok(None),
+            Some(k) if k.len() < 16 => {
+                Err("OM_INGEST_API_KEY must be at least 16 characters".to_string())
+            }
+            Some(k) => Ok(Some(SecretString::from(k.to_string()))),
+        }
+    }
+
+    pub fn barista_groups(&self) -> Result<Vec<String>, String> {
+        let groups: Vec<String> = self
+            .barista_groups
+            .iter()
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect();
+        if groups.is_empty() {
+            return Err("OM_BARISTA_GROUPS must name at least one group".into());
+        }
+        Ok(groups)
+    }
+}
+
+/// A duration like `30s`, `15m`, `12h`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttl(pub Duration);
+
+impl FromStr for Ttl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("expected e.g. 30m or 12h, got `{s}`"))?;
+        let secs = match unit {
+            "s" | "" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86_400,
+            _ => return Err(format!("unknown unit in `{s}` (s, m, h, d)")),
+        };
+        Ok(Ttl(Duration::from_secs(secs)))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// A `cognito:groups` entry; repeat for several (`--group admin` makes a barista).
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// How long the token is valid.
+    #[arg(long, default_value = "12h")]
+    pub ttl: Ttl,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = Cli::try_parse_from(["order-manager", "--store", "postgres://x"]).unwrap_err();
+        assert!(err.to_string().contains("OM_STORE"), "{err}");
+        let err = Cli::try_parse_from(["order-manager", "--listen", "nowhere"]).unwrap_err();
+        assert!(err.to_string().contains("OM_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        let cli = Cli::try_parse_from(["order-manager", "--store", "sqlite:/tmp/x.db"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.store, StoreConfig::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn ttls_parse() {
+        assert_eq!(Ttl::from_str("15m").unwrap().0, Duration::from_secs(900));
+        assert!(Ttl::from_str("soon").is_err());
+    }
+}

@@ -1,0 +1,430 @@
+//! The order lifecycle: every transition is a pure function from the current order to a
+//! [`Change`] (the new order, the version it must replace, the callbacks it owes the workflow).
+//! Stores apply a `Change` as one guarded, atomic write; nothing here does I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ids::{OrderId, TaskToken, UserId};
+use super::order::{CancelReason, DrinkOrder, Order, OrderState};
+
+/// A transition to persist atomically.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The order as it is after the transition.
+    pub order: Order,
+    /// `None`: a new order, which must not exist yet. `Some(v)`: the stored version must be `v`.
+    pub expected_version: Option<u64>,
+    /// Workflow callbacks owed because of this transition (the outbox).
+    pub callbacks: Vec<Callback>,
+}
+
+/// A workflow callback owed by a transition.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    pub order_id: OrderId,
+    pub token: TaskToken,
+    pub action: CallbackAction,
+    /// When Step Functions rejects the token for good, the order expires (DESIGN §5).
+    pub expires_order: bool,
+}
+
+/// What to tell the workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CallbackAction {
+    /// `SendTaskSuccess` with this output.
+    Resume { output: serde_json::Value },
+    /// `SendTaskFailure` with this error and cause.
+    Fail { error: String, cause: String },
+}
+
+/// How a cancellation releases the workflow's wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CancelCallback {
+    /// `SendTaskFailure` with error `OrderCancelled` (the default).
+    #[default]
+    Failure,
+    /// `SendTaskSuccess` with `{"order_id", "outcome": "cancelled"}`.
+    Success,
+}
+
+impl CancelCallback {
+    pub fn action(self, order_id: &OrderId, cause: &str) -> CallbackAction {
+        match self {
+            Self::Failure => CallbackAction::Fail {
+                error: "OrderCancelled".into(),
+                cause: cause.into(),
+            },
+            Self::Success => CallbackAction::Resume {
+                output: json!({"order_id": order_id, "outcome": "cancelled"}),
+            },
+        }
+    }
+}
+
+/// Who asks for a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Customer(UserId),
+    Barista(UserId),
+}
+
+/// Why a requested transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    /// No such order, or not the caller's: the two are indistinguishable on purpose.
+    #[error("order not found")]
+    NotFound,
+    #[error("order is {state}; it cannot be {action}")]
+    StateConflict {
+        state: OrderState,
+        action: &'static str,
+    },
+    #[error("order is being prepared by another barista")]
+    ClaimedByAnother,
+}
+
+impl Order {
+    /// A copy with the version bumped and `updated_at` set: the start of every transition.
+    pub(crate) fn next(&self, now: DateTime<Utc>) -> Order {
+        let mut o = self.clone();
+        o.version += 1;
+        o.updated_at = now;
+        o
+    }
+
+    pub(crate) fn change(&self, order: Order, callbacks: Vec<Callback>) -> Change {
+        Change {
+            order,
+            expected_version: Some(self.version),
+            callbacks,
+        }
+    }
+
+    fn conflict(&self, action: &'static str) -> LifecycleError {
+        LifecycleError::StateConflict {
+            state: self.state,
+            action,
+        }
+    }
+
+    /// Whether `actor` may see this order at all.
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        match actor {
+            Actor::Barista(_) => true,
+            Actor::Customer(user) => &self.user_id == user,
+        }
+    }
+
+    /// The customer submits the drink: `created → submitted`, resuming token #1.
+    pub fn submit(
+        &self,
+        customer: &UserId,
+        drink: DrinkOrder,
+        now: DateTime<Utc>,
+    ) -> Result<Change, LifecycleError> {
+        if &self.user_id != customer {
+            return Err(LifecycleError::NotFound);
+        }
+        let (OrderState::Created, Some(token)) = (self.state, &self.start_token) else {
+            return Err(self.conflict("submitted"));
+        };
+        let mut o = self.next(now);
+        o.state = OrderState::Submitted;
+        let output = json!({"order_id": self.id, "drink": drink});
+        o.drink = Some(drink);
+        let cb = Callback {
+            order_id: self.id.clone(),
+            token: token.clone(),
+            action: CallbackAction::Resume { output },
+            expires_order: true,
+        };
+        Ok(self.change(o, vec![cb]))
+    }
+
+    /// A barista claims the order ("make"): `queued → preparing`.
+    /// Claiming again by the same barista changes nothing (`Ok(None)`).
+    pub fn claim(
+        &self,
+        barista: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Change>, LifecycleError> {
+        match self.state {
+            OrderState::Queued => {
+                let mut o = self.next(now);
+                o.state = OrderState::Preparing;
+                o.barista_user_id = Some(barista.clone());
+                Ok(Some(self.change(o, vec![])))
+            }
+            OrderState::Preparing if self.barista_user_id.as_ref() == Some(barista) => Ok(None),
+            OrderState::Preparing => Err(LifecycleError::ClaimedByAnother),
+            _ => Err(self.conflict("claimed")),
+        }
+    }
+
+    /// A barista releases the order ("unmake"): `preparing → queued`.
+    /// Releasing an order that is already queued changes nothing (`Ok(None)`).
+    pub fn unclaim(&self, now: DateTime<Utc>) -> Result<Option<Change>, LifecycleError> {
+        match self.state {
+            OrderState::Preparing => {
+                let mut o = self.next(now);
+                o.state = OrderState::Queued;
+                o.barista_user_id = None;
+                Ok(Some(self.change(o, vec![])))
+            }
+            OrderState::Queued => Ok(None),
+            _ => Err(self.conflict("unclaimed")),
+        }
+    }
+
+    /// A barista completes the order: `queued | preparing → completed`, resuming token #2.
+    pub fn complete(&self, barista: &UserId, now: DateTime<Utc>) -> Result<Change, LifecycleError> {
+        let (OrderState::Queued | OrderState::Preparing, Some(token)) =
+            (self.state, &self.completion_token)
+        else {
+            return Err(self.conflict("completed"));
+        };
+        let mut o = self.next(now);
+        o.state = OrderState::Completed;
+        o.barista_user_id.get_or_insert_with(|| barista.clone());
+        let cb = Callback {
+            order_id: self.id.clone(),
+            token: token.clone(),
+            action: CallbackAction::Resume {
+                output: json!({"order_id": self.id, "outcome": "completed"}),
+            },
+            expires_order: true,
+        };
+        Ok(self.change(o, vec![cb]))
+    }
+
+    /// Cancels the order. A customer may cancel only their own order, and only while it is
+    /// `created`; a barista may cancel any open order. The workflow's current wait is released;
+    /// in `submitted` no token is held, so the wait is released when token #2 arrives.
+    pub fn cancel(
+        &self,
+        actor: &Actor,
+        policy: CancelCallback,
+        now: DateTime<Utc>,
+    ) -> Result<Change, LifecycleError> {
+        if !self.visible_to(actor) {
+            return Err(LifecycleError::NotFound);
+        }
+        let reason = match actor {
+            Actor::Customer(_) if self.state != OrderState::Created => {
+                return Err(self.conflict("cancelled by the customer"));
+            }
+            Actor::Customer(_) => CancelReason::Customer,
+            Actor::Barista(_) => CancelReason::Barista,
+        };
+        let token = match self.state {
+            OrderState::Created => self.start_token.as_ref(),
+            OrderState::Submitted => None,
+            OrderState::Queued | OrderState::Preparing => self.completion_token.as_ref(),
+            OrderState::Completed | OrderState::Cancelled => return Err(self.conflict("cancelled")),
+        };
+        let mut o = self.next(now);
+        o.state = OrderState::Cancelled;
+        o.cancel_reason = Some(reason);
+        let callbacks = token
+            .map(|t| self.release(t.clone(), policy, reason))
+            .into_iter()
+            .collect();
+        Ok(self.change(o, callbacks))
+    }
+
+    /// The callback that releases a wait of the workflow for a cancelled order.
+    pub(crate) fn release(
+        &self,
+        token: TaskToken,
+        policy: CancelCallback,
+        reason: CancelReason,
+    ) -> Callback {
+        Callback {
+            order_id: self.id.clone(),
+            token,
+            action: policy.action(&self.id, &format!("cancelled: {}", reason.as_str())),
+            expires_order: false,
+        }
+    }
+
+    /// Step Functions rejected `token` for good (`TaskTimedOut`, `TaskDoesNotExist`,
+    /// `InvalidToken`): the wait it belonged to is over. An order that was waiting on that
+    /// callback (submitted with token #1, completed with token #2) becomes `cancelled`
+    /// (`expired`): the workflow never saw the transition. Anything else is unchanged (`None`).
+    pub fn expire(&self, token: &TaskToken, now: DateTime<Utc>) -> Option<Change> {
+        let waiting_on_it = match self.state {
+            OrderState::Submitted => self.start_token.as_ref() == Some(token),
+            OrderState::Completed => self.completion_token.as_ref() == Some(token),
+            _ => false,
+        };
+        if !waiting_on_it {
+            return None;
+        }
+        let mut o = self.next(now);
+        o.state = OrderState::Cancelled;
+        o.cancel_reason = Some(CancelReason::Expired);
+        Some(self.change(o, vec![]))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::ids::{EventId, OrderNumber};
+    use crate::domain::order::now;
+
+    pub(crate) fn order(state: OrderState) -> Order {
+        let t = now();
+        Order {
+            id: OrderId::parse("o-1").unwrap(),
+            event_id: EventId::parse("NYC").unwrap(),
+            user_id: UserId::parse("alice").unwrap(),
+            state,
+            order_number: (state >= OrderState::Queued).then(|| OrderNumber::new(7).unwrap()),
+            drink: None,
+            barista_user_id: None,
+            cancel_reason: None,
+            start_token: Some(TaskToken::parse("token-1").unwrap()),
+            completion_token: (state >= OrderState::Queued)
+                .then(|| TaskToken::parse("token-2").unwrap()),
+            execution_arn: None,
+            workflow_finished_at: None,
+            version: 3,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    fn user(s: &str) -> UserId {
+        UserId::parse(s).unwrap()
+    }
+
+    fn latte() -> DrinkOrder {
+        DrinkOrder {
+            name: "Latte".into(),
+            modifiers: vec!["Oat".into()],
+            icon: None,
+        }
+    }
+
+    #[test]
+    fn submit_moves_to_submitted_and_resumes_token_one() {
+        let o = order(OrderState::Created);
+        let c = o.submit(&user("alice"), latte(), now()).unwrap();
+        assert_eq!(c.order.state, OrderState::Submitted);
+        assert_eq!(c.expected_version, Some(3));
+        assert_eq!(c.order.version, 4);
+        assert_eq!(c.callbacks.len(), 1);
+        assert_eq!(c.callbacks[0].token, TaskToken::parse("token-1").unwrap());
+        assert!(matches!(
+            c.callbacks[0].action,
+            CallbackAction::Resume { .. }
+        ));
+    }
+
+    #[test]
+    fn another_customer_cannot_submit_or_cancel() {
+        let o = order(OrderState::Created);
+        assert_eq!(
+            o.submit(&user("mallory"), latte(), now()).unwrap_err(),
+            LifecycleError::NotFound
+        );
+        assert_eq!(
+            o.cancel(
+                &Actor::Customer(user("mallory")),
+                CancelCallback::Failure,
+                now()
+            )
+            .unwrap_err(),
+            LifecycleError::NotFound
+        );
+    }
+
+    #[test]
+    fn no_transition_leaves_a_terminal_state() {
+        for s in [OrderState::Completed, OrderState::Cancelled] {
+            let o = order(s);
+            assert!(o.submit(&user("alice"), latte(), now()).is_err());
+            assert!(o.claim(&user("bob"), now()).is_err());
+            assert!(o.unclaim(now()).is_err());
+            assert!(o.complete(&user("bob"), now()).is_err());
+            assert!(
+                o.cancel(&Actor::Barista(user("bob")), CancelCallback::Failure, now())
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn claims_are_exclusive_and_idempotent_for_the_claimer() {
+        let o = order(OrderState::Queued);
+        let claimed = o.claim(&user("bob"), now()).unwrap().unwrap().order;
+        assert_eq!(claimed.state, OrderState::Preparing);
+        assert!(claimed.claim(&user("bob"), now()).unwrap().is_none());
+        assert_eq!(
+            claimed.claim(&user("carol"), now()).unwrap_err(),
+            LifecycleError::ClaimedByAnother
+        );
+        let released = claimed.unclaim(now()).unwrap().unwrap().order;
+        assert_eq!(released.state, OrderState::Queued);
+        assert_eq!(released.barista_user_id, None);
+    }
+
+    #[test]
+    fn cancel_releases_the_wait_that_is_held() {
+        let bob = Actor::Barista(user("bob"));
+        let created = order(OrderState::Created)
+            .cancel(&bob, CancelCallback::Failure, now())
+            .unwrap();
+        assert_eq!(
+            created.callbacks[0].token,
+            TaskToken::parse("token-1").unwrap()
+        );
+        let submitted = order(OrderState::Submitted)
+            .cancel(&bob, CancelCallback::Failure, now())
+            .unwrap();
+        assert!(submitted.callbacks.is_empty());
+        let queued = order(OrderState::Queued)
+            .cancel(&bob, CancelCallback::Success, now())
+            .unwrap();
+        assert_eq!(
+            queued.callbacks[0].token,
+            TaskToken::parse("token-2").unwrap()
+        );
+        assert!(matches!(
+            queued.callbacks[0].action,
+            CallbackAction::Resume { .. }
+        ));
+        assert_eq!(queued.order.cancel_reason, Some(CancelReason::Barista));
+    }
+
+    #[test]
+    fn customers_cancel_only_before_submitting() {
+        let alice = Actor::Customer(user("alice"));
+        assert!(
+            order(OrderState::Created)
+                .cancel(&alice, CancelCallback::Failure, now())
+                .is_ok()
+        );
+        assert!(matches!(
+            order(OrderState::Queued).cancel(&alice, CancelCallback::Failure, now()),
+            Err(LifecycleError::StateConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_applies_only_to_the_wait_the_token_belongs_to() {
+        let t1 = TaskToken::parse("token-1").unwrap();
+        let t2 = TaskToken::parse("token-2").unwrap();
+        let mut submitted = order(OrderState::Submitted);
+        submitted.drink = Some(latte());
+        let c = submitted.expire(&t1, now()).unwrap();
+        assert_eq!(c.order.cancel_reason, Some(CancelReason::Expired));
+        assert!(submitted.expire(&t2, now()).is_none());
+        assert!(order(OrderState::Queued).expire(&t2, now()).is_none());
+        assert!(order(OrderState::Completed).expire(&t2, now()).is_some());
+    }
+}

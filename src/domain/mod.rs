@@ -1,0 +1,11 @@
+//! The domain: the order lifecycle, the workflow events, the menu, and the ports the domain
+//! needs (store, workflow). Nothing here knows about HTTP, SQLite or AWS.
+
+pub mod events;
+pub mod ids;
+pub mod lifecycle;
+pub mod list;
+pub mod menu;
+pub mod order;
+pub mod ports;
+pub mod service;

@@ -1,0 +1,170 @@
+//! The order and its states (DESIGN §2).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{EventId, OrderId, OrderNumber, TaskToken, UserId};
+
+/// Where an order is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Waiting for the customer's drink; holds token #1.
+    Created,
+    /// Drink chosen, token #1 returned (or being returned); waiting for the order number.
+    Submitted,
+    /// Has an order number and token #2: in the barista queue.
+    Queued,
+    /// Claimed by a barista.
+    Preparing,
+    /// Terminal: made and handed over.
+    Completed,
+    /// Terminal, with a [`CancelReason`].
+    Cancelled,
+}
+
+impl OrderState {
+    pub const ALL: [OrderState; 6] = [
+        Self::Created,
+        Self::Submitted,
+        Self::Queued,
+        Self::Preparing,
+        Self::Completed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Submitted => "submitted",
+            Self::Queued => "queued",
+            Self::Preparing => "preparing",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown order state `{s}`"))
+    }
+}
+
+/// Why an order was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The customer cancelled before submitting a drink.
+    Customer,
+    /// A barista cancelled.
+    Barista,
+    /// The workflow's first wait (the customer's) timed out.
+    CustomerTimeout,
+    /// The workflow's second wait (the barista's) timed out.
+    BaristaTimeout,
+    /// Step Functions rejected our callback for good: the token had expired.
+    Expired,
+    /// The workflow finished while the order was still open.
+    WorkflowEnded,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Barista => "barista",
+            Self::CustomerTimeout => "customer_timeout",
+            Self::BaristaTimeout => "barista_timeout",
+            Self::Expired => "expired",
+            Self::WorkflowEnded => "workflow_ended",
+        }
+    }
+}
+
+impl FromStr for CancelReason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Self::Customer,
+            Self::Barista,
+            Self::CustomerTimeout,
+            Self::BaristaTimeout,
+            Self::Expired,
+            Self::WorkflowEnded,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| format!("unknown cancel reason `{s}`"))
+    }
+}
+
+/// The drink a customer ordered, as validated against the menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrinkOrder {
+    pub name: String,
+    pub modifiers: Vec<String>,
+    pub icon: Option<String>,
+}
+
+/// One order, as stored. Tokens are secret: they never leave the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub id: OrderId,
+    pub event_id: EventId,
+    pub user_id: UserId,
+    pub state: OrderState,
+    pub order_number: Option<OrderNumber>,
+    pub drink: Option<DrinkOrder>,
+    pub barista_user_id: Option<UserId>,
+    pub cancel_reason: Option<CancelReason>,
+    /// Task token #1 (the customer's wait).
+    pub start_token: Option<TaskToken>,
+    /// Task token #2 (the barista's wait).
+    pub completion_token: Option<TaskToken>,
+    /// The Step Functions execution that owns this order, when the envelope named it.
+    pub execution_arn: Option<String>,
+    /// Set when `OrderProcessor.orderFinished` arrived: no token of ours is alive any more.
+    pub workflow_finished_at: Option<DateTime<Utc>>,
+    /// Bumped by every transition; the guard of every conditional write.
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The current time at the precision the stores keep (microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for s in OrderState::ALL {
+            assert_eq!(s.as_str().parse::<OrderState>().unwrap(), s);
+        }
+        assert!("open".parse::<OrderState>().is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The ports the domain needs from the outside world, with their contracts.
+//! Adapters (in `outbound/`) implement them and translate their own failure signals into
+//! [`StoreError`] and [`CallbackError`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
+use super::lifecycle::{CallbackAction, Change};
+use super::list::{Direction, SortKey};
+use super::menu::Menu;
+use super::order::{Order, OrderState};
+
+/// Failures of an [`OrderStore`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A guarded write lost: the order is not at the expected version, already exists, or a
+    /// callback for the same task token was already recorded. Nothing was written.
+    #[error("conflicting write")]
+    Conflict,
+    /// The envelope id of the event was already recorded. Nothing was written.
+    #[error("event already ingested")]
+    DuplicateEvent,
+    /// The store cannot be reached or is overloaded; the same call may succeed later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data is unreadable, or another defect; not worth retrying.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// One page of a list, in the order asked for.
+pub struct ListPage {
+    pub orders: Vec<Order>,
+}
+
+/// A pending callback handed out by [`OrderStore::claim_due_callbacks`].
+#[derive(Debug, Clone)]
+pub struct PendingCallback {
+    pub id: i64,
+    pub order_id: OrderId,
+    pub token: TaskToken,
+    pub action: CallbackAction,
+    pub expires_order: bool,
+    pub attempts: u32,
+}
+
+/// How a callback attempt ended, as recorded by [`OrderStore::finish_callback`].
+#[derive(Debug, Clone)]
+pub enum CallbackResult {
+    /// The workflow accepted it.
+    Delivered,
+    /// The workflow rejected it for good (the token is dead).
+    Rejected { error: String },
+    /// Not delivered; try again at `next_attempt_at`.
+    Retry {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+}
+
+/// Where orders, ingest de-duplication records, callbacks and menus live.
+///
+/// Every method is atomic. Implementations MUST map "cannot reach the store" to
+/// [`StoreError::Unavailable`], never to another variant.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// The order with this id, if any. Reads the primary record (never a lagging index).
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// Applies `change` in one atomic write:
+    /// - if `change.expected_version` is `None`, inserts the order, and MUST return
+    ///   [`StoreError::Conflict`] if an order with that id exists;
+    /// - otherwise replaces it only if the stored version equals `expected_version`, and MUST
+    ///   return [`StoreError::Conflict`] if it does not (or the order is gone);
+    /// - records every callback of the change as pending, leased until `lease_until` (so that
+    ///   the caller may try it inline first), and MUST return [`StoreError::Conflict`] if a
+    ///   callback for the same task token was ever recorded;
+    /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if
+    ///   it was recorded before.
+    ///
+    /// On any error nothing is written. Returns the ids of the recorded callbacks, in order.
+    async fn apply(
+        &self,
+        change: &Change,
+        envelope: Option<&EnvelopeId>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Whether an event with this envelope id was ingested.
+    async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError>;
+
+    /// Forgets the envelope ids recorded before `before`; returns how many.
+    async fn forget_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Up to `limit` orders of one event in one state, strictly after `after` in `direction`
+    /// order of `(created_at, order_id)`.
+    async fn list_by_state(
+        &self,
+        event: &EventId,
+        state: OrderState,
+        direction: Direction,
+        after: Option<&SortKey>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError>;
+
+    /// Up to `limit` orders of one user, newest first, strictly after `after`.
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        after: Option<&SortKey>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError>;
+
+    /// Hands out up to `limit` pending callbacks due at `now`, leasing each for `lease`
+    /// so that no other caller gets it before the lease runs out.
+    async fn claim_due_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<PendingCallback>, StoreError>;
+
+    /// Records how an attempt at callback `id` ended.
+    async fn finish_callback(&self, id: i64, result: CallbackResult) -> Result<(), StoreError>;
+
+    /// The menu stored for `event`, if a barista set one.
+    async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError>;
+
+    /// Stores the menu for `event`, replacing any earlier one.
+    async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError>;
+
+    /// Succeeds when the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Failures of a [`Workflow`] callback.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallbackError {
+    /// The token is dead (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`): never retry.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Throttling, 5xx, network: retry later; the callback may or may not have arrived.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The workflow that waits on our task tokens (DESIGN §5).
+#[async_trait]
+pub trait Workflow: Send + Sync + 'static {
+    /// Resumes the wait of `token` with `output` (`SendTaskSuccess`).
+    async fn resume(
+        &self,
+        token: &TaskToken,
+        output: &serde_json::Value,
+    ) -> Result<(), CallbackError>;
+
+    /// Fails the wait of `token` (`SendTaskFailure`).
+    async fn fail(&self, token: &TaskToken, error: &str, cause: &str) -> Result<(), CallbackError>;
+}

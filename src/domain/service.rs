@@ -1,0 +1,472 @@
+//! The order service: the use cases of the API and of event ingest, on top of the ports.
+//!
+//! Every write goes through [`OrderService::transact`]: read the order, let the lifecycle
+//! decide, apply the change as one guarded write (retrying the decision if another writer
+//! won the race), then deliver the callbacks the change owes inline. Callbacks are in the
+//! store before they are tried, so one that fails transiently is retried by the dispatcher
+//! ([`OrderService::run_dispatcher`]) and none is ever lost or sent twice by us.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use super::events::{Decision, Outcome, WorkflowEvent, decide};
+use super::ids::{EnvelopeId, EventId, OrderId, UserId};
+use super::lifecycle::{Actor, CallbackAction, CancelCallback, Change, LifecycleError};
+use super::list::{Direction, SortKey, merge_sorted};
+use super::menu::{DrinkSubmission, Menu, MenuError};
+use super::order::{Order, OrderState, now};
+use super::ports::{
+    CallbackError, CallbackResult, OrderStore, PendingCallback, StoreError, Workflow,
+};
+
+/// Tunables of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The coffee event of events and requests that name none.
+    pub default_event: EventId,
+    /// How cancellations release the workflow.
+    pub cancel_callback: CancelCallback,
+    /// How long an inline or dispatcher attempt owns a callback before another may try it.
+    pub callback_lease: Duration,
+    /// First retry delay of a callback; doubles per attempt up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// How often the dispatcher looks for due callbacks.
+    pub dispatch_interval: Duration,
+    /// How long envelope ids are remembered (EventBridge retries for up to 24 h).
+    pub dedupe_retention: Duration,
+}
+
+impl ServiceConfig {
+    pub fn new(default_event: EventId) -> Self {
+        Self {
+            default_event,
+            cancel_callback: CancelCallback::Failure,
+            callback_lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            dispatch_interval: Duration::from_millis(500),
+            dedupe_retention: Duration::from_secs(48 * 3600),
+        }
+    }
+}
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The workflow's wait is over: the order has expired.
+    #[error("the order has expired: the workflow no longer waits for it")]
+    Expired,
+    #[error("invalid drink: {0}")]
+    InvalidDrink(MenuError),
+    #[error("invalid menu: {0}")]
+    InvalidMenu(MenuError),
+    /// The change is recorded, but the workflow did not answer; the callback will be retried.
+    #[error("the workflow is unavailable; the callback will be retried")]
+    WorkflowUnavailable,
+    /// Too many concurrent writers on one order; nothing was written.
+    #[error("too much contention on the order")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of orders and the cursor of the next, if any.
+#[derive(Debug)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    pub next_cursor: Option<SortKey>,
+}
+
+/// What an attempt at a callback came to.
+enum Attempt {
+    Delivered,
+    /// Rejected for good; `true` if that expired the order.
+    Rejected(bool),
+    Retrying,
+}
+
+/// The use cases. Cheap to clone: every part is shared.
+#[derive(Clone)]
+pub struct OrderService {
+    store: Arc<dyn OrderStore>,
+    workflow: Arc<dyn Workflow>,
+    cfg: Arc<ServiceConfig>,
+}
+
+/// How often a decision is re-made when another writer changed the order meanwhile.
+const MAX_RACES: usize = 5;
+
+impl OrderService {
+    pub fn new(
+        store: Arc<dyn OrderStore>,
+        workflow: Arc<dyn Workflow>,
+        cfg: ServiceConfig,
+    ) -> Self {
+        Self {
+            store,
+            workflow,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.cfg
+    }
+
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    // ---- event ingest -------------------------------------------------------------------
+
+    /// Ingests one workflow event delivered under `envelope` (at least once, in any order).
+    #[tracing::instrument(skip_all, fields(order.id = %event.order_id()))]
+    pub async fn ingest(
+        &self,
+        envelope: &EnvelopeId,
+        event: &WorkflowEvent,
+    ) -> Result<Outcome, ServiceError> {
+        if self.store.event_seen(envelope).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        for _ in 0..MAX_RACES {
+            let current = self.store.get(event.order_id()).await?;
+            let (change, outcome) =
+                match decide(current.as_ref(), event, self.cfg.cancel_callback, now()) {
+                    Decision::Nothing(outcome) => return Ok(outcome),
+                    Decision::Write { change, outcome } => (change, outcome),
+                };
+            match self
+                .store
+                .apply(&change, Some(envelope), self.lease_end())
+                .await
+            {
+                Ok(ids) => {
+                    // EventBridge waits for this answer: deliver owed callbacks off its path.
+                    if !ids.is_empty() {
+                        let pending = self.pending(&change, ids);
+                        let this = self.clone();
+                        tokio::spawn(async move {
+                            for cb in pending {
+                                this.attempt(cb).await;
+                            }
+                        });
+                    }
+                    return Ok(outcome);
+                }
+                Err(StoreError::DuplicateEvent) => return Ok(Outcome::Duplicate),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
+    // ---- customer and barista use cases --------------------------------------------------
+
+    /// One order, if `actor` may see it.
+    pub async fn get_order(&self, actor: &Actor, id: &OrderId) -> Result<Order, ServiceError> {
+        match self.store.get(id).await? {
+            Some(o) if o.visible_to(actor) => Ok(o),
+            _ => Err(LifecycleError::NotFound.into()),
+        }
+    }
+
+    /// The customer submits the drink; resumes the workflow's first wait.
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    pub async fn submit_drink(
+        &self,
+        customer: &UserId,
+        id: &OrderId,
+        submission: &DrinkSubmission,
+    ) -> Result<Order, ServiceError> {
+        let mut menu: Option<Menu> = None;
+        for _ in 0..MAX_RACES {
+            let order = self
+                .get_order(&Actor::Customer(customer.clone()), id)
+                .await?;
+            if menu.is_none() {
+                menu = Some(self.menu(&order.event_id).await?);
+            }
+            let drink = menu
+                .as_ref()
+                .expect("loaded above")
+                .check(submission)
+                .map_err(ServiceError::InvalidDrink)?;
+            let change = order.submit(customer, drink, now())?;
+            if let Some(done) = self.commit(change).await? {
+                return done;
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    pub async fn claim(&self, barista: &UserId, id: &OrderId) -> Result<Order, ServiceError> {
+        self.transact(id, |o| o.claim(barista, now())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    pub async fn unclaim(&self, id: &OrderId) -> Result<Order, ServiceError> {
+        self.transact(id, |o| o.unclaim(now())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    pub async fn complete(&self, barista: &UserId, id: &OrderId) -> Result<Order, ServiceError> {
+        self.transact(id, |o| o.complete(barista, now()).map(Some))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(order.id = %id))]
+    pub async fn cancel(&self, actor: &Actor, id: &OrderId) -> Result<Order, ServiceError> {
+        let policy = self.cfg.cancel_callback;
+        self.transact(id, |o| {
+            if !o.visible_to(actor) {
+                return Err(LifecycleError::NotFound);
+            }
+            o.cancel(actor, policy, now()).map(Some)
+        })
+        .await
+    }
+
+    /// Orders of one event in the given states: oldest first, unless every state asked for
+    /// is terminal (history reads newest first).
+    pub async fn list_orders(
+        &self,
+        event: &EventId,
+        states: &[OrderState],
+        limit: usize,
+        after: Option<&SortKey>,
+    ) -> Result<OrderPage, ServiceError> {
+        let direction = if states.iter().all(|s| s.is_terminal()) {
+            Direction::NewestFirst
+        } else {
+            Direction::OldestFirst
+        };
+        let mut lists = Vec::with_capacity(states.len());
+        for &state in states {
+            let page = self
+                .store
+                .list_by_state(event, state, direction, after, limit + 1)
+                .await?;
+            lists.push(page.orders);
+        }
+        Ok(paginate(merge_sorted(lists, direction, limit + 1), limit))
+    }
+
+    /// The customer's own orders, newest first.
+    pub async fn list_my_orders(
+        &self,
+        user: &UserId,
+        limit: usize,
+        after: Option<&SortKey>,
+    ) -> Result<OrderPage, ServiceError> {
+        let page = self.store.list_by_user(user, after, limit + 1).await?;
+        Ok(paginate(page.orders, limit))
+    }
+
+    /// The menu of `event`: the one a barista set, or the default.
+    pub async fn menu(&self, event: &EventId) -> Result<Menu, ServiceError> {
+        Ok(self
+            .store
+            .get_menu(event)
+            .await?
+            .unwrap_or_else(Menu::default_menu))
+    }
+
+    pub async fn put_menu(&self, event: &EventId, menu: Menu) -> Result<Menu, ServiceError> {
+        menu.validate().map_err(ServiceError::InvalidMenu)?;
+        self.store.put_menu(event, &menu).await?;
+        Ok(menu)
+    }
+
+    // ---- the write path ------------------------------------------------------------------
+
+    /// Read, decide, write, deliver; re-decides when another writer won the race.
+    /// `decide` returns `Ok(None)` when nothing needs to change.
+    async fn transact(
+        &self,
+        id: &OrderId,
+        decide: impl Fn(&Order) -> Result<Option<Change>, LifecycleError>,
+    ) -> Result<Order, ServiceError> {
+        for _ in 0..MAX_RACES {
+            let order = self.store.get(id).await?.ok_or(LifecycleError::NotFound)?;
+            let Some(change) = decide(&order)? else {
+                return Ok(order);
+            };
+            if let Some(done) = self.commit(change).await? {
+                return done;
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
+    /// Applies `change` and delivers its callbacks inline. `Ok(None)`: another writer won,
+    /// decide again. A transient callback failure answers `WorkflowUnavailable` (the change
+    /// stands; the dispatcher retries), a final one `Expired` if it expired the order.
+    async fn commit(
+        &self,
+        change: Change,
+    ) -> Result<Option<Result<Order, ServiceError>>, StoreError> {
+        let ids = match self.store.apply(&change, None, self.lease_end()).await {
+            Ok(ids) => ids,
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut result = Ok(change.order.clone());
+        for cb in self.pending(&change, ids) {
+            match self.attempt(cb).await {
+                Attempt::Delivered | Attempt::Rejected(false) => {}
+                Attempt::Rejected(true) => result = Err(ServiceError::Expired),
+                Attempt::Retrying => result = Err(ServiceError::WorkflowUnavailable),
+            }
+        }
+        Ok(Some(result))
+    }
+
+    fn pending(&self, change: &Change, ids: Vec<i64>) -> Vec<PendingCallback> {
+        change
+            .callbacks
+            .iter()
+            .zip(ids)
+            .map(|(cb, id)| PendingCallback {
+                id,
+                order_id: cb.order_id.clone(),
+                token: cb.token.clone(),
+                action: cb.action.clone(),
+                expires_order: cb.expires_order,
+                attempts: 0,
+            })
+            .collect()
+    }
+
+    fn lease_end(&self) -> DateTime<Utc> {
+        now() + self.cfg.callback_lease
+    }
+
+    // ---- callbacks -----------------------------------------------------------------------
+
+    /// Tries one callback and records how it went. Never fails: what cannot be recorded now
+    /// stays leased and comes back to the dispatcher when the lease runs out.
+    #[tracing::instrument(skip_all, fields(order.id = %cb.order_id, callback.id = cb.id))]
+    async fn attempt(&self, cb: PendingCallback) -> Attempt {
+        let sent = match &cb.action {
+            CallbackAction::Resume { output } => self.workflow.resume(&cb.token, output).await,
+            CallbackAction::Fail { error, cause } => {
+                self.workflow.fail(&cb.token, error, cause).await
+            }
+        };
+        let (attempt, result) = match sent {
+            Ok(()) => (Attempt::Delivered, CallbackResult::Delivered),
+            Err(CallbackError::Rejected(error)) => {
+                tracing::warn!(%error, "workflow rejected the callback for good");
+                let expired = cb.expires_order && self.expire(&cb).await;
+                (
+                    Attempt::Rejected(expired),
+                    CallbackResult::Rejected { error },
+                )
+            }
+            Err(CallbackError::Unavailable(error)) => {
+                let delay = self.backoff(cb.attempts);
+                tracing::warn!(%error, retry_in = ?delay, "workflow callback failed; will retry");
+                let next_attempt_at = now() + delay;
+                (
+                    Attempt::Retrying,
+                    CallbackResult::Retry {
+                        error,
+                        next_attempt_at,
+                    },
+                )
+            }
+        };
+        if let Err(e) = self.store.finish_callback(cb.id, result).await {
+            tracing::error!(error = %e, "could not record a callback attempt; the lease will expire");
+        }
+        attempt
+    }
+
+    /// Expires the order that waited on a rejected callback; `true` if it did.
+    /// (An expiry owes no callback, so this writes directly rather than through `commit`.)
+    async fn expire(&self, cb: &PendingCallback) -> bool {
+        for _ in 0..MAX_RACES {
+            let change = match self.store.get(&cb.order_id).await {
+                Ok(Some(order)) => order.expire(&cb.token, now()),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the order to expire it");
+                    return false;
+                }
+            };
+            let Some(change) = change else { return false };
+            match self.store.apply(&change, None, now()).await {
+                Ok(_) => return true,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not expire the order");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Capped exponential backoff with jitter (half to all of the capped delay).
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = self.cfg.retry_base.saturating_mul(1u32 << attempts.min(20));
+        let capped = exp.min(self.cfg.retry_cap);
+        capped.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    /// Delivers due callbacks until the task is dropped, and forgets old envelope ids.
+    pub async fn run_dispatcher(self) {
+        let mut last_prune: Option<std::time::Instant> = None;
+        loop {
+            match self
+                .store
+                .claim_due_callbacks(now(), self.cfg.callback_lease, 32)
+                .await
+            {
+                Ok(due) if !due.is_empty() => {
+                    for cb in due {
+                        self.attempt(cb).await;
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "dispatcher could not read due callbacks"),
+            }
+            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_prune = Some(std::time::Instant::now());
+                match self
+                    .store
+                    .forget_events_before(now() - self.cfg.dedupe_retention)
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(forgotten = n, "pruned old envelope ids"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune envelope ids"),
+                }
+            }
+            tokio::time::sleep(self.cfg.dispatch_interval).await;
+        }
+    }
+}
+
+fn paginate(mut orders: Vec<Order>, limit: usize) -> OrderPage {
+    let next_cursor = if orders.len() > limit {
+        orders.truncate(limit);
+        orders.last().map(SortKey::of)
+    } else {
+        None
+    };
+    OrderPage {
+        orders,
+        next_cursor,
+    }
+}

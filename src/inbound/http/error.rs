@@ -1,0 +1,199 @@
+//! The one error type of the HTTP edge: every failure, from a JSON rejection to a store
+//! outage, leaves as `application/problem+json` (RFC 9457) with a stable machine `code`.
+//! 5xx details are logged here, once, and hidden from the caller.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::ids::InvalidId;
+use crate::domain::lifecycle::LifecycleError;
+use crate::domain::ports::StoreError;
+use crate::domain::service::ServiceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    /// Shown to the caller (for 5xx, a generic sentence instead).
+    pub detail: String,
+    pub retry_after_secs: Option<u32>,
+    /// Adds `WWW-Authenticate: Bearer` (401 on JWT routes).
+    pub bearer_challenge: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        let mut detail: String = detail.into();
+        if detail.len() > 400 {
+            let mut end = 400;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+        }
+        Self {
+            status,
+            code,
+            detail,
+            retry_after_secs: None,
+            bearer_challenge: false,
+        }
+    }
+
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "order_not_found", "no such order")
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, code, detail);
+        e.bearer_challenge = true;
+        e
+    }
+
+    pub fn invalid_id(e: InvalidId) -> Self {
+        let code = match e.what {
+            "order id" => "invalid_order_id",
+            "event id" => "invalid_event_id",
+            _ => "invalid_request",
+        };
+        Self::new(StatusCode::BAD_REQUEST, code, e.to_string())
+    }
+
+    pub fn invalid_query(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), code = self.code, detail = %self.detail, "request failed");
+            match self.status {
+                StatusCode::SERVICE_UNAVAILABLE => self.detail.clone(),
+                _ => "an internal error occurred; it has been logged".to_string(),
+            }
+        } else {
+            tracing::debug!(status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
+            self.detail.clone()
+        };
+        let body = json!({
+            "type": format!("urn:order-manager:problem:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": detail,
+        });
+        let mut res = (self.status, axum::Json(body)).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after_secs {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.bearer_challenge {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use StatusCode as S;
+        match e {
+            ServiceError::Lifecycle(LifecycleError::NotFound) => Self::not_found(),
+            ServiceError::Lifecycle(e @ LifecycleError::StateConflict { .. }) => {
+                Self::new(S::CONFLICT, "order_state_conflict", e.to_string())
+            }
+            ServiceError::Lifecycle(e @ LifecycleError::ClaimedByAnother) => {
+                Self::new(S::CONFLICT, "order_claimed", e.to_string())
+            }
+            ServiceError::Expired => Self::new(S::GONE, "order_expired", e.to_string()),
+            ServiceError::InvalidDrink(m) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_drink", m.0),
+            ServiceError::InvalidMenu(m) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_menu", m.0),
+            ServiceError::WorkflowUnavailable => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "workflow_unavailable",
+                "the change is recorded, but the workflow did not answer; the callback will be retried",
+            )
+            .retry_after(5),
+            ServiceError::Contended => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "order_contended",
+                "too many concurrent changes to this order; try again",
+            )
+            .retry_after(1),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::error!(%detail, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the order store is unavailable; try again",
+                )
+                .retry_after(1)
+            }
+            StoreError::Conflict | StoreError::DuplicateEvent => Self::new(
+                StatusCode::CONFLICT,
+                "order_state_conflict",
+                "the order changed meanwhile",
+            ),
+            StoreError::Internal(detail) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        use StatusCode as S;
+        match r {
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with `Content-Type: application/json`",
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::new(S::BAD_REQUEST, "malformed_json", e.body_text())
+            }
+            JsonRejection::JsonDataError(e) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_body", e.body_text())
+            }
+            JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => Self::new(
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is too large",
+            ),
+            other => Self::new(other.status(), "invalid_body", other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_path", r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::invalid_query(r.body_text())
+    }
+}

@@ -1,0 +1,6 @@
+//! Request handlers, one module per resource. Each is small: extract, call the service, view.
+
+pub mod events;
+pub mod health;
+pub mod menu;
+pub mod orders;

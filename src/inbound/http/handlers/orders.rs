@@ -1,0 +1,167 @@
+//! The order routes of the Customer and Barista apps.
+
+use axum::extract::State;
+use serde::Deserialize;
+
+use crate::domain::list::SortKey;
+use crate::domain::menu::DrinkSubmission;
+use crate::domain::order::OrderState;
+use crate::inbound::http::AppState;
+use crate::inbound::http::auth::{Barista, Caller, Customer};
+use crate::inbound::http::error::ApiError;
+use crate::inbound::http::extract::{Json, OrderIdPath, Query};
+use crate::inbound::http::views::{OrderListView, OrderView};
+
+type OrderResult = Result<axum::Json<OrderView>, ApiError>;
+type ListResult = Result<axum::Json<OrderListView>, ApiError>;
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+/// `limit` and `cursor`, shared by every list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl PageParams {
+    fn parse(&self) -> Result<(usize, Option<SortKey>), ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_query(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(SortKey::decode(c).ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_cursor",
+                    "the cursor is not one this service issued",
+                )
+            })?),
+        };
+        Ok((limit, cursor))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Comma-separated states; default `queued,preparing` (the barista queue).
+    state: Option<String>,
+    event_id: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn parse_states(s: Option<&str>) -> Result<Vec<OrderState>, ApiError> {
+    let Some(s) = s.filter(|s| !s.is_empty()) else {
+        return Ok(vec![OrderState::Queued, OrderState::Preparing]);
+    };
+    let mut states = Vec::new();
+    for part in s.split(',') {
+        let st: OrderState = part.trim().parse().map_err(ApiError::invalid_query)?;
+        if !states.contains(&st) {
+            states.push(st);
+        }
+    }
+    Ok(states)
+}
+
+/// `GET /v1/orders`: a barista's view of one event's orders by state.
+pub async fn list_orders(
+    State(state): State<AppState>,
+    _barista: Barista,
+    Query(params): Query<ListParams>,
+) -> ListResult {
+    let states = parse_states(params.state.as_deref())?;
+    let (limit, cursor) = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    }
+    .parse()?;
+    let event = state.event_or_default(params.event_id)?;
+    let page = state
+        .service
+        .list_orders(&event, &states, limit, cursor.as_ref())
+        .await?;
+    Ok(axum::Json(page.into()))
+}
+
+/// `GET /v1/me/orders`: the caller's own orders, newest first.
+pub async fn list_my_orders(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    Query(params): Query<PageParams>,
+) -> ListResult {
+    let (limit, cursor) = params.parse()?;
+    let page = state
+        .service
+        .list_my_orders(&user, limit, cursor.as_ref())
+        .await?;
+    Ok(axum::Json(page.into()))
+}
+
+/// `GET /v1/orders/{order_id}`: the owner's or a barista's view of one order.
+pub async fn get_order(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    OrderIdPath(id): OrderIdPath,
+) -> OrderResult {
+    Ok(axum::Json(
+        state.service.get_order(&actor, &id).await?.into(),
+    ))
+}
+
+/// `PUT /v1/orders/{order_id}/drink`: the customer submits the drink.
+pub async fn submit_drink(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    OrderIdPath(id): OrderIdPath,
+    Json(submission): Json<DrinkSubmission>,
+) -> OrderResult {
+    let order = state.service.submit_drink(&user, &id, &submission).await?;
+    Ok(axum::Json(order.into()))
+}
+
+/// `POST /v1/orders/{order_id}/claim`: a barista starts making it.
+pub async fn claim_order(
+    State(state): State<AppState>,
+    Barista(barista): Barista,
+    OrderIdPath(id): OrderIdPath,
+) -> OrderResult {
+    Ok(axum::Json(state.service.claim(&barista, &id).await?.into()))
+}
+
+/// `POST /v1/orders/{order_id}/unclaim`: a barista puts it back in the queue.
+pub async fn unclaim_order(
+    State(state): State<AppState>,
+    _barista: Barista,
+    OrderIdPath(id): OrderIdPath,
+) -> OrderResult {
+    Ok(axum::Json(state.service.unclaim(&id).await?.into()))
+}
+
+/// `POST /v1/orders/{order_id}/complete`: done; resumes the workflow.
+pub async fn complete_order(
+    State(state): State<AppState>,
+    Barista(barista): Barista,
+    OrderIdPath(id): OrderIdPath,
+) -> OrderResult {
+    Ok(axum::Json(
+        state.service.complete(&barista, &id).await?.into(),
+    ))
+}
+
+/// `POST /v1/orders/{order_id}/cancel`: a barista, or the owner while `created`.
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    OrderIdPath(id): OrderIdPath,
+) -> OrderResult {
+    Ok(axum::Json(state.service.cancel(&actor, &id).await?.into()))
+}

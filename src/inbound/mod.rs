@@ -1,0 +1,3 @@
+//! Inbound adapters: the HTTP edge.
+
+pub mod http;

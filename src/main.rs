@@ -1,0 +1,54 @@
+//! The `order-manager` binary: parse the command line, set up logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use order_manager::app::{Application, Settings, shutdown_signal};
+use order_manager::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs};
+use order_manager::inbound::http::auth::issue_local_token;
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aws_config=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn token(args: TokenArgs) -> Result<(), String> {
+    let secret = args.jwt.resolve()?;
+    let token = issue_local_token(&secret, &args.sub, &args.groups, args.ttl.0)
+        .map_err(|e| format!("cannot sign the token: {e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    init_tracing(args.log_format);
+    let settings = Settings::from_args(&args)?;
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Token(args)) => token(args),
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Adapters for the domain's ports: the stores and the workflow.
+
+pub mod sqlite;
+pub mod stepfunctions;

@@ -1,0 +1,408 @@
+//! The embedded store: one SQLite file in WAL mode (DESIGN §6).
+//!
+//! Writes go through one writer thread with group commit ([`writer`]); reads use a pool of
+//! read-only connections ([`pool`]). Every transition is an `UPDATE … WHERE version = ?`;
+//! zero rows changed is the domain's [`StoreError::Conflict`].
+
+mod pool;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{ErrorCode, OptionalExtension, params};
+
+use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
+use crate::domain::lifecycle::Change;
+use crate::domain::list::{Direction, SortKey};
+use crate::domain::menu::Menu;
+use crate::domain::order::OrderState;
+use crate::domain::ports::{CallbackResult, ListPage, OrderStore, PendingCallback, StoreError};
+use pool::ReadPool;
+use rows::{ORDER_COLUMNS, micros, order_from_row};
+use writer::Writer;
+
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = schema::open_writer(path)?;
+        Ok(SqliteStore {
+            writer: Writer::start(conn)?,
+            readers: ReadPool::new(path.to_path_buf(), 16),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Maps SQLite's signals onto the domain's: busy, locked, I/O and full-disk failures are
+/// transient; anything else is a defect.
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+/// Maps a unique-constraint failure to `on_conflict`, anything else through [`map_err`].
+fn unique_or(on_conflict: StoreError) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| {
+        if is_constraint(&e) {
+            on_conflict
+        } else {
+            map_err(e)
+        }
+    }
+}
+
+fn apply_change(
+    conn: &rusqlite::Connection,
+    change: &Change,
+    envelope: Option<&EnvelopeId>,
+    lease_until: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let o = &change.order;
+    let now = micros(o.updated_at);
+    if let Some(env) = envelope {
+        conn.prepare_cached(
+            "INSERT INTO ingested_events (envelope_id, order_id, received_at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![env.as_str(), o.id.as_str(), now]))
+        .map_err(unique_or(StoreError::DuplicateEvent))?;
+    }
+    let row = rows::OrderRow::of(o)?;
+    match change.expected_version {
+        None => {
+            conn.prepare_cached(&format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            ))
+            .and_then(|mut s| s.execute(row.params()))
+            .map_err(unique_or(StoreError::Conflict))?;
+        }
+        Some(expected) => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE orders SET event_id = ?2, user_id = ?3, state = ?4, order_number = ?5,
+                        drink = ?6, barista_user_id = ?7, cancel_reason = ?8, start_token = ?9,
+                        completion_token = ?10, execution_arn = ?11, workflow_finished_at = ?12,
+                        version = ?13, created_at = ?14, updated_at = ?15
+                     WHERE order_id = ?1 AND version = ?16",
+                )
+                .and_then(|mut s| {
+                    let mut p = row.params().to_vec();
+                    let expected = expected as i64;
+                    p.push(&expected);
+                    s.execute(p.as_slice())
+                })
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+    let mut ids = Vec::with_capacity(change.callbacks.len());
+    for cb in &change.callbacks {
+        let action = serde_json::to_string(&cb.action)
+            .map_err(|e| StoreError::Internal(format!("cannot encode a callback: {e}")))?;
+        conn.prepare_cached(
+            "INSERT INTO callbacks (order_id, token, token_digest, action, expires_order, status,
+                                    next_attempt_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                cb.order_id.as_str(),
+                cb.token.expose(),
+                &cb.token.digest()[..],
+                action,
+                cb.expires_order,
+                lease_until,
+                now
+            ])
+        })
+        .map_err(unique_or(StoreError::Conflict))?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+#[async_trait]
+impl OrderStore for SqliteStore {
+    async fn get(&self, id: &OrderId) -> Result<Option<crate::domain::order::Order>, StoreError> {
+        let id = id.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?1"
+                ))
+                .and_then(|mut s| s.query_row([id.as_str()], order_from_row).optional())
+                .map_err(map_err)?
+                .transpose()
+            })
+            .await
+    }
+
+    async fn apply(
+        &self,
+        change: &Change,
+        envelope: Option<&EnvelopeId>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let change = change.clone();
+        let envelope = envelope.cloned();
+        let lease_until = micros(lease_until);
+        self.writer
+            .write(move |conn| apply_change(conn, &change, envelope.as_ref(), lease_until))
+            .await
+    }
+
+    async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError> {
+        let envelope = envelope.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached("SELECT 1 FROM ingested_events WHERE envelope_id = ?1")
+                    .and_then(|mut s| s.exists([envelope.as_str()]))
+                    .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn forget_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = micros(before);
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "DELETE FROM ingested_events WHERE received_at < ?1",
+                    [before],
+                )
+                .map(|n| n as u64)
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn list_by_state(
+        &self,
+        event: &EventId,
+        state: OrderState,
+        direction: Direction,
+        after: Option<&SortKey>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let (cmp, ord) = match direction {
+            Direction::OldestFirst => (">", "ASC"),
+            Direction::NewestFirst => ("<", "DESC"),
+        };
+        let keyset = if after.is_some() {
+            format!("AND (created_at, order_id) {cmp} (?4, ?5)")
+        } else {
+            "AND ?4 IS NULL AND ?5 IS NULL".to_string()
+        };
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE event_id = ?1 AND state = ?2 {keyset}
+             ORDER BY created_at {ord}, order_id {ord} LIMIT ?3"
+        );
+        let event = event.clone();
+        let after = after.cloned();
+        self.readers
+            .read(move |conn| {
+                let (t, id) = match &after {
+                    Some(k) => (Some(k.created_at_micros), Some(k.order_id.as_str())),
+                    None => (None, None),
+                };
+                let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+                let orders = stmt
+                    .query_map(
+                        params![event.as_str(), state.as_str(), limit as i64, t, id],
+                        order_from_row,
+                    )
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(map_err)?
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ListPage { orders })
+            })
+            .await
+    }
+
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        after: Option<&SortKey>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let keyset = if after.is_some() {
+            "AND (created_at, order_id) < (?3, ?4)"
+        } else {
+            "AND ?3 IS NULL AND ?4 IS NULL"
+        };
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ?1 {keyset}
+             ORDER BY created_at DESC, order_id DESC LIMIT ?2"
+        );
+        let user = user.clone();
+        let after = after.cloned();
+        self.readers
+            .read(move |conn| {
+                let (t, id) = match &after {
+                    Some(k) => (Some(k.created_at_micros), Some(k.order_id.as_str())),
+                    None => (None, None),
+                };
+                let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+                let orders = stmt
+                    .query_map(params![user.as_str(), limit as i64, t, id], order_from_row)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(map_err)?
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ListPage { orders })
+            })
+            .await
+    }
+
+    async fn claim_due_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<PendingCallback>, StoreError> {
+        let lease_until = micros(now + lease);
+        let now = micros(now);
+        self.writer
+            .write(move |conn| {
+                let due = conn
+                    .prepare_cached(
+                        "SELECT callback_id, order_id, token, action, expires_order, attempts
+                         FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at LIMIT ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![now, limit as i64], rows::callback_from_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(map_err)?
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?;
+                for cb in &due {
+                    conn.prepare_cached(
+                        "UPDATE callbacks SET next_attempt_at = ?2 WHERE callback_id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![cb.id, lease_until]))
+                    .map_err(map_err)?;
+                }
+                Ok(due)
+            })
+            .await
+    }
+
+    async fn finish_callback(&self, id: i64, result: CallbackResult) -> Result<(), StoreError> {
+        let now = micros(crate::domain::order::now());
+        self.writer
+            .write(move |conn| {
+                // A finished callback keeps its digest (single use) but not its token.
+                let (sql, error, next) = match result {
+                    CallbackResult::Delivered => (
+                        "UPDATE callbacks SET status = 'delivered', token = '', attempts = attempts + 1,
+                         updated_at = ?2, last_error = ?3, next_attempt_at = ?4
+                         WHERE callback_id = ?1 AND status = 'pending'",
+                        None,
+                        now,
+                    ),
+                    CallbackResult::Rejected { error } => (
+                        "UPDATE callbacks SET status = 'rejected', token = '', attempts = attempts + 1,
+                         updated_at = ?2, last_error = ?3, next_attempt_at = ?4
+                         WHERE callback_id = ?1 AND status = 'pending'",
+                        Some(error),
+                        now,
+                    ),
+                    CallbackResult::Retry {
+                        error,
+                        next_attempt_at,
+                    } => (
+                        "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
+                         last_error = ?3, next_attempt_at = ?4
+                         WHERE callback_id = ?1 AND status = 'pending'",
+                        Some(error),
+                        micros(next_attempt_at),
+                    ),
+                };
+                conn.prepare_cached(sql)
+                    .and_then(|mut s| s.execute(params![id, now, error, next]))
+                    .map(|_| ())
+                    .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError> {
+        let event = event.clone();
+        self.readers
+            .read(move |conn| {
+                let json: Option<String> = conn
+                    .prepare_cached("SELECT menu FROM menus WHERE event_id = ?1")
+                    .and_then(|mut s| s.query_row([event.as_str()], |r| r.get(0)).optional())
+                    .map_err(map_err)?;
+                json.map(|j| {
+                    serde_json::from_str(&j)
+                        .map_err(|e| StoreError::Internal(format!("stored menu unreadable: {e}")))
+                })
+                .transpose()
+            })
+            .await
+    }
+
+    async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError> {
+        let event = event.clone();
+        let json = serde_json::to_string(menu)
+            .map_err(|e| StoreError::Internal(format!("cannot encode the menu: {e}")))?;
+        let now = micros(crate::domain::order::now());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO menus (event_id, menu, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (event_id) DO UPDATE SET menu = excluded.menu, updated_at = excluded.updated_at",
+                )
+                .and_then(|mut s| s.execute(params![event.as_str(), json, now]))
+                .map(|_| ())
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.is_alive() {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
+        self.readers
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+}

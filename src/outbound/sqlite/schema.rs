@@ -1,0 +1,79 @@
+//! Opening connections and applying the migrations in `migrations/sqlite/`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::map_err;
+use crate::domain::ports::StoreError;
+
+/// The migrations, in order; `PRAGMA user_version` counts how many are applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_orders",
+    include_str!("../../../migrations/sqlite/0001_orders.sql"),
+)];
+
+/// Opens the writer connection, creating the file, and brings the schema up to date.
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(map_err)?;
+    // WAL: readers never block the writer. synchronous=NORMAL: a committed transaction
+    // survives a crash of the process (kill -9); only a power loss may lose the last commits.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(map_err)?;
+    configure(&conn)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for the read pool.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(map_err)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .map_err(map_err)?
+        .try_into()
+        .unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database has {applied} migrations applied, this build knows {}: it was written by a newer order-manager",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(map_err)?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        tracing::info!(migration = name, "applied SQLite migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The single writer: one connection on its own thread, fed by a queue.
+//!
+//! SQLite allows one writer at a time anyway; owning it on one thread removes lock waits and
+//! lets concurrent writes share one transaction (group commit): the writer takes every job
+//! that is queued, runs each in its own savepoint (so one job's failure undoes only that job),
+//! commits once, and only then answers each caller. A caller is never told "done" before its
+//! write is committed.
+
+use std::panic::AssertUnwindSafe;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::map_err;
+use crate::domain::ports::StoreError;
+
+/// The most jobs one transaction takes.
+const MAX_BATCH: usize = 256;
+
+trait Job: Send {
+    /// Runs the job inside the open transaction; the result waits for the commit.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done>;
+    /// Answers the caller without running the job.
+    fn abort(self: Box<Self>, error: StoreError);
+}
+
+trait Done: Send {
+    /// Answers the caller: the job's own result if the commit succeeded.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct WriteJob<F, R> {
+    work: F,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+struct Finished<R> {
+    result: Result<R, StoreError>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> Job for WriteJob<F, R>
+where
+    F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done> {
+        let result = in_savepoint(conn, self.work);
+        Box::new(Finished {
+            result,
+            reply: self.reply,
+        })
+    }
+
+    fn abort(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<R: Send + 'static> Done for Finished<R> {
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let answer = match (commit, self.result) {
+            // The job's own failure was rolled back to its savepoint: report it as it is.
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Ok(r)) => Ok(r),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job").map_err(map_err)?;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end).map_err(map_err)?;
+    result
+}
+
+/// A handle on the writer thread. Dropping every handle stops the thread.
+#[derive(Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (queue, mut jobs) = mpsc::channel::<Box<dyn Job>>(4096);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                while let Some(first) = jobs.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&conn, batch);
+                }
+            })
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { queue })
+    }
+
+    /// Runs `work` in the next transaction and answers once it is committed.
+    pub(super) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.queue
+            .send(Box::new(WriteJob { work, reply }))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) fn is_alive(&self) -> bool {
+        !self.queue.is_closed()
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = map_err(e);
+        for job in batch {
+            job.abort(e.clone());
+        }
+        return;
+    }
+    let done: Vec<Box<dyn Done>> = batch.into_iter().map(|job| job.run(conn)).collect();
+    let commit = conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        map_err(e)
+    });
+    for d in done {
+        d.finish(commit.clone());
+    }
+}

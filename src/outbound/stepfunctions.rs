@@ -1,0 +1,111 @@
+//! The Step Functions adapter of the [`Workflow`] port (`SendTaskSuccess` / `SendTaskFailure`).
+//!
+//! Error classes are mapped in one place ([`classify`]): a dead token (`TaskTimedOut`,
+//! `TaskDoesNotExist`, `InvalidToken`) is final; everything else (throttling, 5xx, network,
+//! time-outs, even access errors an operator can fix) is transient and retried.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::retry::RetryConfig;
+use aws_sdk_sfn::config::timeout::TimeoutConfig;
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::domain::ids::TaskToken;
+use crate::domain::ports::{CallbackError, Workflow};
+
+/// Step Functions caps `error` at 256 and `cause` at 32,768 characters.
+const MAX_ERROR: usize = 256;
+const MAX_CAUSE: usize = 32_768;
+
+pub struct StepFunctionsWorkflow {
+    client: Client,
+}
+
+impl StepFunctionsWorkflow {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// A client from the standard AWS configuration chain (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// credentials...), with short time-outs: callbacks are tried inline on a request path,
+    /// and what does not go through quickly is left to the dispatcher.
+    pub async fn from_env() -> Self {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = aws_sdk_sfn::config::Builder::from(&shared)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(4))
+                    .build(),
+            )
+            .build();
+        Self::new(Client::from_conf(config))
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// Maps an SDK error onto the port's two classes. The messages never carry the token.
+fn classify<E, R>(e: SdkError<E, R>) -> CallbackError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            let message = format!("{code}: {}", se.err().message().unwrap_or("no message"));
+            match code {
+                "TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken" => {
+                    CallbackError::Rejected(message)
+                }
+                _ => CallbackError::Unavailable(message),
+            }
+        }
+        SdkError::TimeoutError(_) => CallbackError::Unavailable("Step Functions timed out".into()),
+        _ => CallbackError::Unavailable(format!("Step Functions: {}", DisplayErrorContext(&e))),
+    }
+}
+
+#[async_trait]
+impl Workflow for StepFunctionsWorkflow {
+    async fn resume(
+        &self,
+        token: &TaskToken,
+        output: &serde_json::Value,
+    ) -> Result<(), CallbackError> {
+        self.client
+            .send_task_success()
+            .task_token(token.expose())
+            .output(output.to_string())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn fail(&self, token: &TaskToken, error: &str, cause: &str) -> Result<(), CallbackError> {
+        self.client
+            .send_task_failure()
+            .task_token(token.expose())
+            .error(clip(error, MAX_ERROR))
+            .cause(clip(cause, MAX_CAUSE))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
