@@ -1,0 +1,285 @@
+//! The test harness: starts the real application on port 0 with a fresh SQLite file, and
+//! talks to it over HTTP with typed helpers.
+pub mod sfn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use order_manager::app::{Application, Settings, open_store};
+use order_manager::config::{StoreConfig, WorkflowKind};
+use order_manager::domain::ids::EventId;
+use order_manager::domain::ports::Workflow;
+use order_manager::domain::service::ServiceConfig;
+use order_manager::inbound::http::auth::issue_local_token;
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const INGEST_KEY: &str = "test-ingest-key-0123456789";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-0123456789";
+pub const EXECUTION_PREFIX: &str =
+    "arn:aws:states:us-east-1:123456789012:execution:OrderProcessorWorkflow:";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Settings for a test: loopback port 0, a fresh SQLite file, fast retries.
+pub fn test_settings(dir: &TempDir) -> Settings {
+    let mut service = ServiceConfig::new(EventId::parse("default").unwrap());
+    service.dispatch_interval = Duration::from_millis(50);
+    service.retry_base = Duration::from_millis(50);
+    service.retry_cap = Duration::from_millis(200);
+    service.callback_lease = Duration::from_secs(5);
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: StoreConfig::Sqlite(dir.path().join("orders.db")),
+        workflow: WorkflowKind::Stepfunctions,
+        ingest_header: "x-api-key".parse().unwrap(),
+        ingest_key: Some(SecretString::from(INGEST_KEY)),
+        jwt_secret: SecretString::from(JWT_SECRET),
+        barista_groups: vec!["admin".into()],
+        service,
+    }
+}
+
+impl TestApp {
+    /// The application with `workflow` as its workflow adapter.
+    pub async fn spawn(workflow: Arc<dyn Workflow>) -> TestApp {
+        Self::spawn_with(workflow, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        workflow: Arc<dyn Workflow>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(&dir);
+        tweak(&mut settings);
+        let store = open_store(&settings.store).unwrap();
+        let app = Application::build_with(settings, store, workflow)
+            .await
+            .unwrap();
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            dir,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A token for a customer.
+    pub fn customer(&self, sub: &str) -> String {
+        issue_local_token(&SecretString::from(JWT_SECRET), sub, &[], Duration::from_secs(600))
+            .unwrap()
+    }
+
+    /// A token for a barista (group `admin`).
+    pub fn barista(&self, sub: &str) -> String {
+        issue_local_token(
+            &SecretString::from(JWT_SECRET),
+            sub,
+            &["admin".to_string()],
+            Duration::from_secs(600),
+        )
+        .unwrap()
+    }
+
+    /// Sends a request; returns the status and the body as JSON (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        read(res).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), None).await
+    }
+
+    pub async fn submit(&self, order_id: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::PUT,
+            &format!("/v1/orders/{order_id}/drink"),
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Posts an EventBridge envelope to the ingest endpoint with the right key.
+    pub async fn ingest(&self, envelope: &Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.url("/v1/events"))
+            .header("x-api-key", INGEST_KEY)
+            .header("content-type", "application/json; charset=utf-8")
+            .header("user-agent", "Amazon/EventBridge/ApiDestinations")
+            .body(envelope.to_string())
+            .send()
+            .await
+            .unwrap();
+        read(res).await
+    }
+
+    /// Ingests and insists on a 200 with the given outcome.
+    pub async fn ingest_ok(&self, envelope: &Value, outcome: &str) {
+        let (status, body) = self.ingest(envelope).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["outcome"], outcome, "{body}");
+    }
+
+    /// The order as its owner sees it.
+    pub async fn order(&self, order_id: &str, owner: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/v1/orders/{order_id}"), &self.customer(owner))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn read(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A unique id for envelopes and orders.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn envelope(file: &str, order_id: &str, fields: Value) -> Value {
+    let mut e = fixture(file);
+    e["id"] = json!(unique("env"));
+    e["resources"][1] = json!(format!("{EXECUTION_PREFIX}{order_id}"));
+    e["detail"]["orderId"] = json!(order_id);
+    for (k, v) in fields.as_object().unwrap() {
+        e["detail"][k] = v.clone();
+    }
+    e
+}
+
+/// `OrderProcessor.WorkflowStarted` for `order_id` of `user` at event `NYC`, with token #1.
+pub fn started(order_id: &str, user: &str, token: &str) -> Value {
+    envelope(
+        "workflow-started.json",
+        order_id,
+        json!({"userId": user, "TaskToken": token}),
+    )
+}
+
+/// `OrderProcessor.WaitingCompletion` with token #2 and an order number.
+pub fn waiting(order_id: &str, user: &str, token: &str, number: &str) -> Value {
+    envelope(
+        "waiting-completion.json",
+        order_id,
+        json!({"userId": user, "TaskToken": token, "orderNumber": number}),
+    )
+}
+
+/// `OrderProcessor.OrderTimeOut` with the given cause.
+pub fn timed_out(order_id: &str, user: &str, cause: &str) -> Value {
+    envelope(
+        "order-timeout.json",
+        order_id,
+        json!({"userId": user, "cause": cause}),
+    )
+}
+
+/// `OrderProcessor.orderFinished`.
+pub fn finished(order_id: &str, user: &str) -> Value {
+    envelope("order-finished.json", order_id, json!({"userId": user}))
+}
+
+/// A drink on the default menu.
+pub fn latte() -> Value {
+    json!({"drink": "Latte", "modifiers": ["Oat"]})
+}
+
+/// Polls `check` until it returns `Some`, for up to 10 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
