@@ -16,8 +16,10 @@ use crate::domain::service::ServiceError;
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
-    /// Shown to the caller (for 5xx, a generic sentence instead).
+    /// Shown to the caller: never a secret, never an internal detail.
     pub detail: String,
+    /// What went wrong inside, for the log only (5xx).
+    pub internal: Option<String>,
     pub retry_after_secs: Option<u32>,
     /// Adds `WWW-Authenticate: Bearer` (401 on JWT routes).
     pub bearer_challenge: bool,
@@ -37,9 +39,16 @@ impl ApiError {
             status,
             code,
             detail,
+            internal: None,
             retry_after_secs: None,
             bearer_challenge: false,
         }
+    }
+
+    /// A failure inside the service: `internal` is logged, the caller sees `detail`.
+    pub fn internal(mut self, internal: impl Into<String>) -> Self {
+        self.internal = Some(internal.into());
+        self
     }
 
     pub fn retry_after(mut self, secs: u32) -> Self {
@@ -73,16 +82,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let detail = if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), code = self.code, detail = %self.detail, "request failed");
-            match self.status {
-                StatusCode::SERVICE_UNAVAILABLE => self.detail.clone(),
-                _ => "an internal error occurred; it has been logged".to_string(),
-            }
+        // Logged once, here, at the boundary.
+        if self.status.is_server_error() {
+            let cause = self.internal.as_deref().unwrap_or(&self.detail);
+            tracing::error!(status = self.status.as_u16(), code = self.code, %cause, "request failed");
         } else {
             tracing::debug!(status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
-            self.detail.clone()
-        };
+        }
+        let detail = &self.detail;
         let body = json!({
             "type": format!("urn:order-manager:problem:{}", self.code),
             "title": self.status.canonical_reason().unwrap_or("Error"),
@@ -140,23 +147,24 @@ impl From<ServiceError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(detail) => {
-                tracing::error!(%detail, "store unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the order store is unavailable; try again",
-                )
-                .retry_after(1)
-            }
+            StoreError::Unavailable(detail) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the order store is unavailable; try again",
+            )
+            .internal(detail)
+            .retry_after(1),
             StoreError::Conflict | StoreError::DuplicateEvent => Self::new(
                 StatusCode::CONFLICT,
                 "order_state_conflict",
                 "the order changed meanwhile",
             ),
-            StoreError::Internal(detail) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
-            }
+            StoreError::Internal(detail) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged",
+            )
+            .internal(detail),
         }
     }
 }
