@@ -11,6 +11,8 @@ use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 
 use crate::domain::ids::TaskToken;
 use crate::domain::ports::{CallbackError, Workflow};
@@ -58,21 +60,41 @@ fn clip(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
+/// The error codes that mean the token is dead.
+const DEAD_TOKEN: [&str; 3] = ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"];
+
+/// Both callback operations' errors name the dead-token cases as typed variants.
+trait DeadToken {
+    fn is_dead_token(&self) -> bool;
+}
+
+impl DeadToken for SendTaskSuccessError {
+    fn is_dead_token(&self) -> bool {
+        self.is_task_timed_out() || self.is_task_does_not_exist() || self.is_invalid_token()
+    }
+}
+
+impl DeadToken for SendTaskFailureError {
+    fn is_dead_token(&self) -> bool {
+        self.is_task_timed_out() || self.is_task_does_not_exist() || self.is_invalid_token()
+    }
+}
+
 /// Maps an SDK error onto the port's two classes. The messages never carry the token.
 fn classify<E, R>(e: SdkError<E, R>) -> CallbackError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: DeadToken + ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match &e {
         SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("Unknown");
-            let message = format!("{code}: {}", se.err().message().unwrap_or("no message"));
-            match code {
-                "TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken" => {
-                    CallbackError::Rejected(message)
-                }
-                _ => CallbackError::Unavailable(message),
+            let err = se.err();
+            let code = err.code().unwrap_or("Unknown");
+            let message = format!("{code}: {}", err.message().unwrap_or("no message"));
+            if err.is_dead_token() || DEAD_TOKEN.contains(&code) {
+                CallbackError::Rejected(message)
+            } else {
+                CallbackError::Unavailable(message)
             }
         }
         SdkError::TimeoutError(_) => CallbackError::Unavailable("Step Functions timed out".into()),

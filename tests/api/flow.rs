@@ -10,7 +10,8 @@ const USER: &str = "6a2b8c1d-0e9f-4a3b-8c7d-5e4f3a2b1c0d";
 /// Starts an order and returns its id.
 async fn started_order(app: &TestApp, token: &str) -> String {
     let id = unique("order");
-    app.ingest_ok(&common::started(&id, USER, token), "applied").await;
+    app.ingest_ok(&common::started(&id, USER, token), "applied")
+        .await;
     id
 }
 
@@ -19,7 +20,8 @@ async fn queued_order(app: &TestApp, t1: &str, t2: &str) -> String {
     let id = started_order(app, t1).await;
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    app.ingest_ok(&common::waiting(&id, USER, t2, "7"), "applied").await;
+    app.ingest_ok(&common::waiting(&id, USER, t2, "7"), "applied")
+        .await;
     id
 }
 
@@ -58,7 +60,8 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     assert_eq!(output["order_id"], id.as_str());
     assert_eq!(output["drink"]["name"], "Latte");
 
-    app.ingest_ok(&common::waiting(&id, USER, t2, "112"), "applied").await;
+    app.ingest_ok(&common::waiting(&id, USER, t2, "112"), "applied")
+        .await;
     let (status, queue) = app.get("/v1/orders?event_id=NYC", &barista).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(queue["orders"][0]["order_id"], id.as_str());
@@ -71,7 +74,9 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     assert_eq!(claimed["state"], "preparing");
     assert_eq!(claimed["barista_user_id"], "barista-1");
 
-    let (status, done) = app.post(&format!("/v1/orders/{id}/complete"), &barista).await;
+    let (status, done) = app
+        .post(&format!("/v1/orders/{id}/complete"), &barista)
+        .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["state"], "completed");
     let successes = calls.successes();
@@ -129,7 +134,10 @@ async fn barista_cancel_while_submitted_releases_the_wait_when_token_two_arrives
         (!f.is_empty()).then_some(f)
     })
     .await;
-    assert_eq!(failures, vec![("t-sub-2".to_string(), "OrderCancelled".to_string())]);
+    assert_eq!(
+        failures,
+        vec![("t-sub-2".to_string(), "OrderCancelled".to_string())]
+    );
     assert_eq!(app.order(&id, USER).await["state"], "cancelled");
 }
 
@@ -161,7 +169,9 @@ async fn unclaim_puts_the_order_back_in_the_queue() {
     let barista = app.barista("b1");
     let (status, _) = app.post(&format!("/v1/orders/{id}/claim"), &barista).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, order) = app.post(&format!("/v1/orders/{id}/unclaim"), &barista).await;
+    let (status, order) = app
+        .post(&format!("/v1/orders/{id}/unclaim"), &barista)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(order["state"], "queued");
     assert_eq!(order["barista_user_id"], Value::Null);
@@ -213,7 +223,10 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
             .await;
     }
     let (_, history) = app
-        .get("/v1/orders?event_id=NYC&state=cancelled&limit=100", &barista)
+        .get(
+            "/v1/orders?event_id=NYC&state=cancelled&limit=100",
+            &barista,
+        )
         .await;
     let got: Vec<&str> = history["orders"]
         .as_array()
@@ -228,7 +241,10 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
 
     // Several states at once merge into one order.
     let (_, both) = app
-        .get("/v1/orders?event_id=NYC&state=created,cancelled&limit=100", &barista)
+        .get(
+            "/v1/orders?event_id=NYC&state=created,cancelled&limit=100",
+            &barista,
+        )
         .await;
     let got: Vec<&str> = both["orders"]
         .as_array()
@@ -239,18 +255,21 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
     assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>());
 
     // The customer's own list: newest first, paginated.
-    let (_, mine) = app
-        .get("/v1/me/orders?limit=40", &app.customer(USER))
-        .await;
+    let (_, mine) = app.get("/v1/me/orders?limit=40", &app.customer(USER)).await;
     assert_eq!(mine["orders"].as_array().unwrap().len(), 40);
     assert_eq!(mine["orders"][0]["order_id"], ids[44].as_str());
     let c = mine["next_cursor"].as_str().unwrap();
     let (_, rest) = app
-        .get(&format!("/v1/me/orders?limit=40&cursor={c}"), &app.customer(USER))
+        .get(
+            &format!("/v1/me/orders?limit=40&cursor={c}"),
+            &app.customer(USER),
+        )
         .await;
     assert_eq!(rest["orders"].as_array().unwrap().len(), 5);
     assert_eq!(rest["next_cursor"], Value::Null);
-    let (_, other) = app.get("/v1/me/orders", &app.customer("someone-else")).await;
+    let (_, other) = app
+        .get("/v1/me/orders", &app.customer("someone-else"))
+        .await;
     assert_eq!(other["orders"], json!([]));
 }
 
@@ -261,35 +280,63 @@ async fn baristas_replace_the_menu_and_submissions_follow_it() {
     let customer = app.customer(USER);
     let (status, menu) = app.get("/v1/menu?event_id=NYC", &customer).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(menu["drinks"].as_array().unwrap().len() >= 5, "a default menu is seeded");
+    assert!(
+        menu["drinks"].as_array().unwrap().len() >= 5,
+        "a default menu is seeded"
+    );
 
     let new_menu = json!({"drinks": [{"name": "Cortado", "available": true, "icon": "c",
         "modifiers": [{"name": "Milk", "options": ["Whole", "Oat"]}]}]});
     let (status, body) = app
-        .call(reqwest::Method::PUT, "/v1/menu?event_id=NYC", Some(&customer), Some(&new_menu))
+        .call(
+            reqwest::Method::PUT,
+            "/v1/menu?event_id=NYC",
+            Some(&customer),
+            Some(&new_menu),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = app
-        .call(reqwest::Method::PUT, "/v1/menu?event_id=NYC", Some(&app.barista("b")), Some(&new_menu))
+        .call(
+            reqwest::Method::PUT,
+            "/v1/menu?event_id=NYC",
+            Some(&app.barista("b")),
+            Some(&new_menu),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(app.get("/v1/menu?event_id=NYC", &customer).await.1, new_menu);
+    assert_eq!(
+        app.get("/v1/menu?event_id=NYC", &customer).await.1,
+        new_menu
+    );
     // Other events keep the default.
-    assert_ne!(app.get("/v1/menu?event_id=LDN", &customer).await.1, new_menu);
+    assert_ne!(
+        app.get("/v1/menu?event_id=LDN", &customer).await.1,
+        new_menu
+    );
 
     let id = started_order(&app, "t-menu").await;
     let (status, body) = app.submit(&id, &customer, latte()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "invalid_drink");
     let (status, body) = app
-        .submit(&id, &customer, json!({"drink": "Cortado", "modifiers": ["Oat"]}))
+        .submit(
+            &id,
+            &customer,
+            json!({"drink": "Cortado", "modifiers": ["Oat"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["drink"]["icon"], "c");
 
     let bad = json!({"drinks": [{"name": "A"}, {"name": "A"}]});
     let (status, body) = app
-        .call(reqwest::Method::PUT, "/v1/menu", Some(&app.barista("b")), Some(&bad))
+        .call(
+            reqwest::Method::PUT,
+            "/v1/menu",
+            Some(&app.barista("b")),
+            Some(&bad),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "invalid_menu");

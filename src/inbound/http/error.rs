@@ -130,7 +130,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::WorkflowUnavailable => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 "workflow_unavailable",
-                "the change is recorded, but the workflow did not answer; the callback will be retried",
+                "the change is recorded and the workflow will be told as soon as it answers; check the order instead of repeating the request",
             )
             .retry_after(5),
             ServiceError::Contended => Self::new(

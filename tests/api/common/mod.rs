@@ -26,7 +26,8 @@ pub const EXECUTION_PREFIX: &str =
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    pub dir: TempDir,
+    /// Holds the SQLite file; removed when the test ends.
+    _dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -79,7 +80,7 @@ impl TestApp {
         TestApp {
             addr,
             http: reqwest::Client::new(),
-            dir,
+            _dir: dir,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -91,8 +92,13 @@ impl TestApp {
 
     /// A token for a customer.
     pub fn customer(&self, sub: &str) -> String {
-        issue_local_token(&SecretString::from(JWT_SECRET), sub, &[], Duration::from_secs(600))
-            .unwrap()
+        issue_local_token(
+            &SecretString::from(JWT_SECRET),
+            sub,
+            &[],
+            Duration::from_secs(600),
+        )
+        .unwrap()
     }
 
     /// A token for a barista (group `admin`).
@@ -173,8 +179,10 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
+}
 
-    /// Stops the server and waits for it to finish.
+impl TestApp {
+    /// Stops the server and waits until it has drained.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -279,7 +287,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
