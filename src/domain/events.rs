@@ -121,6 +121,7 @@ pub fn decide(
                     },
                     expected_version: None,
                     callbacks: vec![],
+                    settles: vec![],
                 }),
                 outcome: Outcome::Applied,
             },
@@ -183,8 +184,12 @@ pub fn decide(
                     o.state = OrderState::Queued;
                     o.order_number = Some(*order_number);
                     o.completion_token = Some(token.clone());
+                    // The workflow is past its first wait: token #1 was delivered, whatever
+                    // an attempt that timed out may have believed.
+                    let mut change = order.change(o, vec![]);
+                    change.settles.extend(order.start_token.clone());
                     Decision::Write {
-                        change: Box::new(order.change(o, vec![])),
+                        change: Box::new(change),
                         outcome: Outcome::Applied,
                     }
                 }
@@ -345,6 +350,7 @@ mod tests {
         };
         assert_eq!(change.order.state, OrderState::Queued);
         assert_eq!(change.order.order_number.unwrap().get(), 12);
+        assert_eq!(change.settles, vec![TaskToken::parse("token-1").unwrap()]);
         let queued = change.order;
         assert_eq!(
             outcome(&decide(Some(&queued), &waiting("token-2"), P, now())),

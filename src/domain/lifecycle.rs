@@ -18,6 +18,9 @@ pub struct Change {
     pub expected_version: Option<u64>,
     /// Workflow callbacks owed because of this transition (the outbox).
     pub callbacks: Vec<Callback>,
+    /// Tokens the workflow has shown it consumed (it moved past their wait): a callback still
+    /// pending for one of them is settled as delivered, never sent again.
+    pub settles: Vec<TaskToken>,
 }
 
 /// A workflow callback owed by a transition.
@@ -100,6 +103,7 @@ impl Order {
             order,
             expected_version: Some(self.version),
             callbacks,
+            settles: vec![],
         }
     }
 

@@ -78,6 +78,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - records every callback of the change as pending, leased until `lease_until` (so that
     ///   the caller may try it inline first), and MUST return [`StoreError::Conflict`] if a
     ///   callback for the same task token was ever recorded;
+    /// - settles as delivered every pending callback for a token in `change.settles`;
     /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if
     ///   it was recorded before.
     ///

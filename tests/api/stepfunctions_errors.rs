@@ -437,3 +437,39 @@ async fn barista_cancel_whose_token_timed_out_stays_cancelled_by_the_barista() {
     assert_eq!(stray.num_calls(), 0, "unexpected SendTaskSuccess");
     assert_cancelled(&app, &id, "barista", "late cancel").await;
 }
+
+/// The inline attempt timed out from our side (here: 5xx), yet the workflow moved on: its
+/// WaitingCompletion proves token #1 was consumed, so the pending callback is settled and
+/// never sent again, even though Step Functions keeps failing.
+#[tokio::test]
+async fn waiting_completion_settles_a_pending_callback_for_token_one() {
+    const TOKEN: &str = "TOKEN-settled-one";
+    let failing = mock!(Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .sequence()
+        .http_status(500, Some("{}".into()))
+        .repeatedly()
+        .build();
+    let app = TestApp::spawn_with(workflow_with_production_retries(&[&failing]), |s| {
+        // Keep the dispatcher from retrying before the event arrives.
+        s.service.retry_base = Duration::from_millis(300);
+        s.service.retry_cap = Duration::from_millis(300);
+    })
+    .await;
+    let id = started_order(&app, TOKEN).await;
+    let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let calls_before = failing.num_calls();
+    app.ingest_ok(
+        &common::waiting(&id, USER, "TOKEN-settled-two", "5"),
+        "applied",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        failing.num_calls(),
+        calls_before,
+        "a settled callback must not be retried"
+    );
+    assert_eq!(app.order(&id, USER).await["state"], "queued");
+}

@@ -149,6 +149,15 @@ fn apply_change(
         .map_err(unique_or(StoreError::Conflict))?;
         ids.push(conn.last_insert_rowid());
     }
+    for token in &change.settles {
+        conn.prepare_cached(
+            "UPDATE callbacks SET status = 'delivered', token = '', updated_at = ?2,
+                last_error = 'settled: the workflow moved past this wait'
+             WHERE token_digest = ?1 AND status = 'pending'",
+        )
+        .and_then(|mut s| s.execute(params![&token.digest()[..], now]))
+        .map_err(map_err)?;
+    }
     Ok(ids)
 }
 
