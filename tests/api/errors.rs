@@ -292,14 +292,7 @@ async fn state_conflicts_are_409() {
 
     let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK);
-    let res = app
-        .http
-        .put(app.url(&format!("/v1/orders/{id}/drink")))
-        .bearer_auth(app.customer(USER))
-        .json(&latte())
-        .send()
-        .await
-        .unwrap();
+    let res = app.submit_raw(&id, USER, &latte()).await;
     expect_problem(res, StatusCode::CONFLICT, "order_state_conflict").await;
     // The customer can no longer cancel once submitted.
     let res = app

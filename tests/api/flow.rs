@@ -3,27 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, eventually, latte, sfn, unique};
+use crate::common::{self, TestApp, eventually, latte, sfn};
 
 const USER: &str = "6a2b8c1d-0e9f-4a3b-8c7d-5e4f3a2b1c0d";
-
-/// Starts an order and returns its id.
-async fn started_order(app: &TestApp, token: &str) -> String {
-    let id = unique("order");
-    app.ingest_ok(&common::started(&id, USER, token), "applied")
-        .await;
-    id
-}
-
-/// Starts, submits and queues an order; returns its id.
-async fn queued_order(app: &TestApp, t1: &str, t2: &str) -> String {
-    let id = started_order(app, t1).await;
-    let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    app.ingest_ok(&common::waiting(&id, USER, t2, "7"), "applied")
-        .await;
-    id
-}
 
 fn assert_no_token(body: &Value, tokens: &[&str]) {
     let text = body.to_string();
@@ -40,7 +22,7 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     let customer = app.customer(USER);
     let barista = app.barista("barista-1");
 
-    let id = started_order(&app, t1).await;
+    let id = app.start_order(USER, t1).await;
     let (status, mine) = app.get("/v1/me/orders", &customer).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(mine["orders"][0]["order_id"], id.as_str());
@@ -100,7 +82,7 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
 async fn customer_cancel_before_submitting_releases_token_one() {
     let (workflow, calls) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
-    let id = started_order(&app, "t-cancel-1").await;
+    let id = app.start_order(USER, "t-cancel-1").await;
     let (status, order) = app
         .post(&format!("/v1/orders/{id}/cancel"), &app.customer(USER))
         .await;
@@ -117,7 +99,7 @@ async fn customer_cancel_before_submitting_releases_token_one() {
 async fn barista_cancel_while_submitted_releases_the_wait_when_token_two_arrives() {
     let (workflow, calls) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
-    let id = started_order(&app, "t-sub-1").await;
+    let id = app.start_order(USER, "t-sub-1").await;
     let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK);
     let (status, order) = app
@@ -148,7 +130,7 @@ async fn cancel_can_resume_with_success_output_when_configured() {
         s.service.cancel_callback = order_manager::domain::lifecycle::CancelCallback::Success;
     })
     .await;
-    let id = queued_order(&app, "t-s-1", "t-s-2").await;
+    let id = app.queue_order(USER, "t-s-1", "t-s-2").await;
     let (status, _) = app
         .post(&format!("/v1/orders/{id}/cancel"), &app.barista("b"))
         .await;
@@ -165,7 +147,7 @@ async fn cancel_can_resume_with_success_output_when_configured() {
 async fn unclaim_puts_the_order_back_in_the_queue() {
     let (workflow, _) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
-    let id = queued_order(&app, "t-u-1", "t-u-2").await;
+    let id = app.queue_order(USER, "t-u-1", "t-u-2").await;
     let barista = app.barista("b1");
     let (status, _) = app.post(&format!("/v1/orders/{id}/claim"), &barista).await;
     assert_eq!(status, StatusCode::OK);
@@ -193,7 +175,7 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
     let barista = app.barista("b");
     let mut ids = Vec::new();
     for i in 0..45 {
-        ids.push(started_order(&app, &format!("t-page-{i}")).await);
+        ids.push(app.start_order(USER, &format!("t-page-{i}")).await);
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -315,7 +297,7 @@ async fn baristas_replace_the_menu_and_submissions_follow_it() {
         new_menu
     );
 
-    let id = started_order(&app, "t-menu").await;
+    let id = app.start_order(USER, "t-menu").await;
     let (status, body) = app.submit(&id, &customer, latte()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "invalid_drink");

@@ -110,23 +110,6 @@ fn stray_failures() -> Rule {
     mock!(Client::send_task_failure).then_output(|| SendTaskFailureOutput::builder().build())
 }
 
-async fn started_order(app: &TestApp, token: &str) -> String {
-    let id = unique("order");
-    app.ingest_ok(&common::started(&id, USER, token), "applied")
-        .await;
-    id
-}
-
-/// Starts, submits (token #1 must be accepted) and queues an order; returns its id.
-async fn queued_order(app: &TestApp, t1: &str, t2: &str) -> String {
-    let id = started_order(app, t1).await;
-    let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    app.ingest_ok(&common::waiting(&id, USER, t2, "42"), "applied")
-        .await;
-    id
-}
-
 fn assert_expired_problem(status: StatusCode, body: &Value, case: &str) {
     assert_eq!(status, StatusCode::GONE, "{case}: {body}");
     assert_eq!(body["code"], "order_expired", "{case}: {body}");
@@ -146,7 +129,7 @@ async fn assert_cancelled(app: &TestApp, id: &str, reason: &str, case: &str) {
 async fn submission_against_a_dead_token(rule: Rule, case: &str) {
     let stray = stray_successes();
     let app = TestApp::spawn(sfn::workflow_with(&[&rule, &stray])).await;
-    let id = started_order(&app, "TOKEN-dead-one").await;
+    let id = app.start_order(USER, "TOKEN-dead-one").await;
 
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_expired_problem(status, &body, case);
@@ -200,7 +183,7 @@ async fn completion_whose_token_timed_out_answers_410_and_expires_the_order() {
         .then_error(|| dead_success("TaskTimedOut"));
     let stray = stray_successes();
     let app = TestApp::spawn(sfn::workflow_with(&[&first, &second, &stray])).await;
-    let id = queued_order(&app, t1, t2).await;
+    let id = app.queue_order(USER, t1, t2).await;
     let barista = app.barista(BARISTA);
 
     let (status, body) = app.post(&format!("/v1/orders/{id}/claim"), &barista).await;
@@ -300,14 +283,7 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
     app.ingest_ok(&common::started(&id, USER, TOKEN), "applied")
         .await;
 
-    let res = app
-        .http
-        .put(app.url(&format!("/v1/orders/{id}/drink")))
-        .bearer_auth(app.customer(USER))
-        .json(&latte())
-        .send()
-        .await
-        .unwrap();
+    let res = app.submit_raw(&id, USER, &latte()).await;
     let retry_after = res
         .headers()
         .get("retry-after")
@@ -383,7 +359,7 @@ async fn barista_cancel_of_a_queued_order_fails_token_two_with_order_cancelled()
     let (workflow, calls) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
     let (t1, t2) = ("TOKEN-cancel-one", "TOKEN-cancel-two");
-    let id = queued_order(&app, t1, t2).await;
+    let id = app.queue_order(USER, t1, t2).await;
 
     let (status, body) = app
         .post(&format!("/v1/orders/{id}/cancel"), &app.barista(BARISTA))
@@ -420,7 +396,7 @@ async fn barista_cancel_whose_token_timed_out_stays_cancelled_by_the_barista() {
     let stray = stray_successes();
     let stray_fail = stray_failures();
     let app = TestApp::spawn(sfn::workflow_with(&[&first, &failure, &stray, &stray_fail])).await;
-    let id = queued_order(&app, t1, t2).await;
+    let id = app.queue_order(USER, t1, t2).await;
 
     let (status, body) = app
         .post(&format!("/v1/orders/{id}/cancel"), &app.barista(BARISTA))
@@ -456,7 +432,7 @@ async fn waiting_completion_settles_a_pending_callback_for_token_one() {
         s.service.retry_cap = Duration::from_millis(300);
     })
     .await;
-    let id = started_order(&app, TOKEN).await;
+    let id = app.start_order(USER, TOKEN).await;
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let calls_before = failing.num_calls();

@@ -149,6 +149,34 @@ impl TestApp {
         .await
     }
 
+    /// `PUT /v1/orders/{id}/drink` as `user`, for tests that read the raw response.
+    pub async fn submit_raw(&self, order_id: &str, user: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(&format!("/v1/orders/{order_id}/drink")))
+            .bearer_auth(self.customer(user))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts an order of `user` with token #1 (WorkflowStarted); returns its id.
+    pub async fn start_order(&self, user: &str, token: &str) -> String {
+        let id = unique("order");
+        self.ingest_ok(&started(&id, user, token), "applied").await;
+        id
+    }
+
+    /// Starts, submits (token #1 must be accepted) and queues an order; returns its id.
+    pub async fn queue_order(&self, user: &str, t1: &str, t2: &str) -> String {
+        let id = self.start_order(user, t1).await;
+        let (status, body) = self.submit(&id, &self.customer(user), latte()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        self.ingest_ok(&waiting(&id, user, t2, "42"), "applied")
+            .await;
+        id
+    }
+
     /// Posts an EventBridge envelope to the ingest endpoint with the right key.
     pub async fn ingest(&self, envelope: &Value) -> (StatusCode, Value) {
         let res = self
