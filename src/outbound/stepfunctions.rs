@@ -35,6 +35,11 @@ impl StepFunctionsWorkflow {
     /// and what does not go through quickly is left to the dispatcher.
     pub async fn from_env() -> Self {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        if shared.region().is_none() {
+            tracing::warn!(
+                "no AWS region configured (AWS_REGION): Step Functions callbacks will fail and be retried until one is"
+            );
+        }
         let config = aws_sdk_sfn::config::Builder::from(&shared)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
             .timeout_config(

@@ -303,6 +303,21 @@ impl OrderStore for SqliteStore {
     ) -> Result<Vec<PendingCallback>, StoreError> {
         let lease_until = micros(now + lease);
         let now = micros(now);
+        // The dispatcher asks often and the answer is mostly "nothing": ask a reader first,
+        // and take the writer only when there is something to claim.
+        let any_due = self
+            .readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT 1 FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT 1",
+                )
+                .and_then(|mut s| s.exists([now]))
+                .map_err(map_err)
+            })
+            .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         self.writer
             .write(move |conn| {
                 let due = conn
