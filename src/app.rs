@@ -16,6 +16,7 @@ use crate::domain::ports::{OrderStore, Workflow};
 use crate::domain::service::{OrderService, ServiceConfig};
 use crate::inbound::http::auth::{Authenticator, Hs256Verifier, IngestAuth};
 use crate::inbound::http::{AppState, router};
+use crate::outbound::no_events::LogOnlyPublisher;
 use crate::outbound::sqlite::SqliteStore;
 use crate::outbound::stepfunctions::StepFunctionsWorkflow;
 
@@ -99,7 +100,12 @@ impl Application {
         if settings.ingest_key.is_none() {
             tracing::warn!("no OM_INGEST_API_KEY: POST /v1/events refuses every request");
         }
-        let service = OrderService::new(store, workflow, settings.service.clone());
+        let service = OrderService::new(
+            store,
+            workflow,
+            Arc::new(LogOnlyPublisher),
+            settings.service.clone(),
+        );
         let verifier = Arc::new(Hs256Verifier::new(&settings.jwt_secret));
         let state = AppState {
             service: service.clone(),

@@ -121,6 +121,7 @@ pub fn decide(
                     },
                     expected_version: None,
                     callbacks: vec![],
+                    notices: vec![],
                     settles: vec![],
                 }),
                 outcome: Outcome::Applied,

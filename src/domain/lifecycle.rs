@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ids::{OrderId, TaskToken, UserId};
+use super::notices::{Notice, notice_for};
 use super::order::{CancelReason, DrinkOrder, Order, OrderState};
 
 /// A transition to persist atomically.
@@ -18,6 +19,8 @@ pub struct Change {
     pub expected_version: Option<u64>,
     /// Workflow callbacks owed because of this transition (the outbox).
     pub callbacks: Vec<Callback>,
+    /// Events to publish about this transition (the outbox, too).
+    pub notices: Vec<Notice>,
     /// Tokens the workflow has shown it consumed (it moved past their wait): a callback still
     /// pending for one of them is settled as delivered, never sent again.
     pub settles: Vec<TaskToken>,
@@ -100,8 +103,9 @@ impl Order {
 
     pub(crate) fn change(&self, order: Order, callbacks: Vec<Callback>) -> Change {
         Change {
-            order,
             expected_version: Some(self.version),
+            notices: notice_for(self, &order).into_iter().collect(),
+            order,
             callbacks,
             settles: vec![],
         }

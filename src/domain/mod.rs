@@ -1,11 +1,14 @@
 //! The domain: the order lifecycle, the workflow events, the menu, and the ports the domain
 //! needs (store, workflow). Nothing here knows about HTTP, SQLite or AWS.
 
+pub mod dispatch;
 pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod list;
 pub mod menu;
+pub mod notices;
 pub mod order;
 pub mod ports;
 pub mod service;
+pub mod snapshot;

@@ -11,7 +11,9 @@ use super::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use super::lifecycle::{CallbackAction, Change};
 use super::list::{Direction, SortKey};
 use super::menu::Menu;
+use super::notices::Notice;
 use super::order::{Order, OrderState};
+use super::snapshot::OrderSnapshot;
 
 /// Failures of an [`OrderStore`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -45,6 +47,55 @@ pub struct PendingCallback {
     pub action: CallbackAction,
     pub expires_order: bool,
     pub attempts: u32,
+    /// An earlier attempt may have reached the workflow (time-out, 5xx, broken connection).
+    pub outcome_unknown: bool,
+}
+
+/// What [`OrderStore::apply`] recorded.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The ids of the change's callbacks, in order.
+    pub callbacks: Vec<i64>,
+    /// The change's number in the change log.
+    pub seq: u64,
+}
+
+/// A notice handed out by [`OrderStore::claim_due_notices`].
+#[derive(Debug, Clone)]
+pub struct PendingNotice {
+    pub id: i64,
+    pub notice: Notice,
+    pub attempts: u32,
+}
+
+/// How publishing a notice ended.
+#[derive(Debug, Clone)]
+pub enum NoticeResult {
+    Published,
+    /// Refused for good (a malformed entry): kept for inspection, never retried.
+    Dropped {
+        error: String,
+    },
+    Retry {
+        error: String,
+        next_attempt_at: DateTime<Utc>,
+    },
+}
+
+/// Whose changes a live stream follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeFilter {
+    /// Every order of one coffee event (baristas).
+    Event(EventId),
+    /// One customer's orders.
+    User(UserId),
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone)]
+pub struct OrderChange {
+    pub seq: u64,
+    pub order: OrderSnapshot,
 }
 
 /// How a callback attempt ended, as recorded by [`OrderStore::finish_callback`].
@@ -54,10 +105,12 @@ pub enum CallbackResult {
     Delivered,
     /// The workflow rejected it for good (the token is dead).
     Rejected { error: String },
-    /// Not delivered; try again at `next_attempt_at`.
+    /// Not delivered; try again at `next_attempt_at`. `outcome_unknown`: this attempt may
+    /// have reached the workflow all the same (remembered for good).
     Retry {
         error: String,
         next_attempt_at: DateTime<Utc>,
+        outcome_unknown: bool,
     },
 }
 
@@ -79,22 +132,25 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   the caller may try it inline first), and MUST return [`StoreError::Conflict`] if a
     ///   callback for the same task token was ever recorded;
     /// - settles as delivered every pending callback for a token in `change.settles`;
+    /// - records every notice of the change as pending, due at once;
+    /// - appends the new order to the change log;
     /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if
     ///   it was recorded before.
     ///
-    /// On any error nothing is written. Returns the ids of the recorded callbacks, in order.
+    /// On any error nothing is written.
     async fn apply(
         &self,
         change: &Change,
         envelope: Option<&EnvelopeId>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError>;
+    ) -> Result<Applied, StoreError>;
 
     /// Whether an event with this envelope id was ingested.
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError>;
 
-    /// Forgets the envelope ids recorded before `before`; returns how many.
-    async fn forget_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Forgets what is older than `before` and no longer needed: envelope ids, finished
+    /// callbacks and notices, change-log entries. Returns how many records went.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Up to `limit` orders of one event in one state, strictly after `after` in `direction`
     /// order of `(created_at, order_id)`.
@@ -127,6 +183,29 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Records how an attempt at callback `id` ended.
     async fn finish_callback(&self, id: i64, result: CallbackResult) -> Result<(), StoreError>;
 
+    /// Hands out up to `limit` pending notices due at `now`, leased for `lease`.
+    async fn claim_due_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<PendingNotice>, StoreError>;
+
+    /// Records how publishing notice `id` ended.
+    async fn finish_notice(&self, id: i64, result: NoticeResult) -> Result<(), StoreError>;
+
+    /// Up to `limit` change-log entries after `after` that `filter` selects, oldest first.
+    async fn changes_after(
+        &self,
+        after: u64,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<OrderChange>, StoreError>;
+
+    /// The number of the latest change-log entry (0 if none), and of the oldest one still
+    /// kept (a client that asks from before it may have missed changes).
+    async fn change_window(&self) -> Result<(u64, u64), StoreError>;
+
     /// The menu stored for `event`, if a barista set one.
     async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError>;
 
@@ -137,15 +216,36 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// Failures of an [`EventPublisher`], per notice.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    /// The bus refused the entry itself: retrying the same entry cannot help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where notices go (EventBridge, or nowhere).
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes `notices` (at most 10); returns one result per notice, in order.
+    async fn publish(&self, notices: &[Notice]) -> Vec<Result<(), PublishError>>;
+}
+
 /// Failures of a [`Workflow`] callback.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallbackError {
     /// The token is dead (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`): never retry.
     #[error("rejected: {0}")]
     Rejected(String),
-    /// Throttling, 5xx, network: retry later; the callback may or may not have arrived.
+    /// Known not to have arrived (throttling, a refused request): retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// May have arrived (a time-out, a 5xx, a broken connection): retry later, and do not
+    /// read a later "token is dead" as an expiry: it may be this attempt that used it.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// The workflow that waits on our task tokens (DESIGN §5).

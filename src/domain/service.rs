@@ -10,16 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use tokio::sync::{Notify, watch};
 
+use super::dispatch::Attempt;
 use super::events::{Decision, Outcome, WorkflowEvent, decide};
 use super::ids::{EnvelopeId, EventId, OrderId, UserId};
-use super::lifecycle::{Actor, CallbackAction, CancelCallback, Change, LifecycleError};
+use super::lifecycle::{Actor, CancelCallback, Change, LifecycleError};
 use super::list::{Direction, SortKey, merge_sorted};
 use super::menu::{DrinkSubmission, Menu, MenuError};
 use super::order::{Order, OrderState, now};
 use super::ports::{
-    CallbackError, CallbackResult, OrderStore, PendingCallback, StoreError, Workflow,
+    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, PendingCallback, StoreError,
+    Workflow,
 };
 
 /// Tunables of the service.
@@ -83,36 +85,58 @@ pub struct OrderPage {
     pub next_cursor: Option<SortKey>,
 }
 
-/// What an attempt at a callback came to.
-enum Attempt {
-    Delivered,
-    /// Rejected for good; `true` if that expired the order.
-    Rejected(bool),
-    Retrying,
-}
-
 /// The use cases. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub struct OrderService {
-    store: Arc<dyn OrderStore>,
-    workflow: Arc<dyn Workflow>,
-    cfg: Arc<ServiceConfig>,
+    pub(super) store: Arc<dyn OrderStore>,
+    pub(super) workflow: Arc<dyn Workflow>,
+    pub(super) publisher: Arc<dyn EventPublisher>,
+    pub(super) cfg: Arc<ServiceConfig>,
+    /// The latest change-log number this process wrote: wakes live streams.
+    pub(super) changes: Arc<watch::Sender<u64>>,
+    /// Wakes the dispatcher when a change owes notices.
+    pub(super) wake: Arc<Notify>,
 }
 
 /// How often a decision is re-made when another writer changed the order meanwhile.
-const MAX_RACES: usize = 5;
+pub(super) const MAX_RACES: usize = 5;
 
 impl OrderService {
     pub fn new(
         store: Arc<dyn OrderStore>,
         workflow: Arc<dyn Workflow>,
+        publisher: Arc<dyn EventPublisher>,
         cfg: ServiceConfig,
     ) -> Self {
         Self {
             store,
             workflow,
+            publisher,
             cfg: Arc::new(cfg),
+            changes: Arc::new(watch::Sender::new(0)),
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Applies a change and tells whoever waits for it (live streams, the dispatcher).
+    pub(super) async fn apply(
+        &self,
+        change: &Change,
+        envelope: Option<&EnvelopeId>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        let applied = self.store.apply(change, envelope, lease_until).await?;
+        self.changes.send_if_modified(|latest| {
+            let newer = applied.seq > *latest;
+            if newer {
+                *latest = applied.seq;
+            }
+            newer
+        });
+        if !change.notices.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(applied)
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -121,6 +145,28 @@ impl OrderService {
 
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+
+    // ---- live changes --------------------------------------------------------------------
+
+    /// A receiver that changes whenever this process writes a change.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Change-log entries after `after` that `filter` selects.
+    pub async fn changes_after(
+        &self,
+        after: u64,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<OrderChange>, ServiceError> {
+        Ok(self.store.changes_after(after, filter, limit).await?)
+    }
+
+    /// The latest change number and the oldest one still kept.
+    pub async fn change_window(&self) -> Result<(u64, u64), ServiceError> {
+        Ok(self.store.change_window().await?)
     }
 
     // ---- event ingest -------------------------------------------------------------------
@@ -142,15 +188,11 @@ impl OrderService {
                     Decision::Nothing(outcome) => return Ok(outcome),
                     Decision::Write { change, outcome } => (change, outcome),
                 };
-            match self
-                .store
-                .apply(&change, Some(envelope), self.lease_end())
-                .await
-            {
-                Ok(ids) => {
+            match self.apply(&change, Some(envelope), self.lease_end()).await {
+                Ok(applied) => {
                     // EventBridge waits for this answer: deliver owed callbacks off its path.
-                    if !ids.is_empty() {
-                        let pending = self.pending(&change, ids);
+                    if !applied.callbacks.is_empty() {
+                        let pending = self.pending(&change, applied.callbacks);
                         let this = self.clone();
                         tokio::spawn(async move {
                             for cb in pending {
@@ -314,13 +356,13 @@ impl OrderService {
         &self,
         change: Change,
     ) -> Result<Option<Result<Order, ServiceError>>, StoreError> {
-        let ids = match self.store.apply(&change, None, self.lease_end()).await {
-            Ok(ids) => ids,
+        let applied = match self.apply(&change, None, self.lease_end()).await {
+            Ok(applied) => applied,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut result = Ok(change.order.clone());
-        for cb in self.pending(&change, ids) {
+        for cb in self.pending(&change, applied.callbacks) {
             match self.attempt(cb).await {
                 Attempt::Delivered | Attempt::Rejected(false) => {}
                 Attempt::Rejected(true) => result = Err(ServiceError::Expired),
@@ -342,119 +384,13 @@ impl OrderService {
                 action: cb.action.clone(),
                 expires_order: cb.expires_order,
                 attempts: 0,
+                outcome_unknown: false,
             })
             .collect()
     }
 
     fn lease_end(&self) -> DateTime<Utc> {
         now() + self.cfg.callback_lease
-    }
-
-    // ---- callbacks -----------------------------------------------------------------------
-
-    /// Tries one callback and records how it went. Never fails: what cannot be recorded now
-    /// stays leased and comes back to the dispatcher when the lease runs out.
-    #[tracing::instrument(skip_all, fields(order.id = %cb.order_id, callback.id = cb.id))]
-    async fn attempt(&self, cb: PendingCallback) -> Attempt {
-        let sent = match &cb.action {
-            CallbackAction::Resume { output } => self.workflow.resume(&cb.token, output).await,
-            CallbackAction::Fail { error, cause } => {
-                self.workflow.fail(&cb.token, error, cause).await
-            }
-        };
-        let (attempt, result) = match sent {
-            Ok(()) => (Attempt::Delivered, CallbackResult::Delivered),
-            Err(CallbackError::Rejected(error)) => {
-                tracing::warn!(%error, "workflow rejected the callback for good");
-                let expired = cb.expires_order && self.expire(&cb).await;
-                (
-                    Attempt::Rejected(expired),
-                    CallbackResult::Rejected { error },
-                )
-            }
-            Err(CallbackError::Unavailable(error)) => {
-                let delay = self.backoff(cb.attempts);
-                tracing::warn!(%error, retry_in = ?delay, "workflow callback failed; will retry");
-                let next_attempt_at = now() + delay;
-                (
-                    Attempt::Retrying,
-                    CallbackResult::Retry {
-                        error,
-                        next_attempt_at,
-                    },
-                )
-            }
-        };
-        if let Err(e) = self.store.finish_callback(cb.id, result).await {
-            tracing::error!(error = %e, "could not record a callback attempt; the lease will expire");
-        }
-        attempt
-    }
-
-    /// Expires the order that waited on a rejected callback; `true` if it did.
-    /// (An expiry owes no callback, so this writes directly rather than through `commit`.)
-    async fn expire(&self, cb: &PendingCallback) -> bool {
-        for _ in 0..MAX_RACES {
-            let change = match self.store.get(&cb.order_id).await {
-                Ok(Some(order)) => order.expire(&cb.token, now()),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not read the order to expire it");
-                    return false;
-                }
-            };
-            let Some(change) = change else { return false };
-            match self.store.apply(&change, None, now()).await {
-                Ok(_) => return true,
-                Err(StoreError::Conflict) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not expire the order");
-                    return false;
-                }
-            }
-        }
-        false
-    }
-
-    /// Capped exponential backoff with jitter (half to all of the capped delay).
-    fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self.cfg.retry_base.saturating_mul(1u32 << attempts.min(20));
-        let capped = exp.min(self.cfg.retry_cap);
-        capped.mul_f64(rand::rng().random_range(0.5..=1.0))
-    }
-
-    /// Delivers due callbacks until the task is dropped, and forgets old envelope ids.
-    pub async fn run_dispatcher(self) {
-        let mut last_prune: Option<std::time::Instant> = None;
-        loop {
-            match self
-                .store
-                .claim_due_callbacks(now(), self.cfg.callback_lease, 32)
-                .await
-            {
-                Ok(due) if !due.is_empty() => {
-                    for cb in due {
-                        self.attempt(cb).await;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "dispatcher could not read due callbacks"),
-            }
-            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-                last_prune = Some(std::time::Instant::now());
-                match self
-                    .store
-                    .forget_events_before(now() - self.cfg.dedupe_retention)
-                    .await
-                {
-                    Ok(n) if n > 0 => tracing::info!(forgotten = n, "pruned old envelope ids"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not prune envelope ids"),
-                }
-            }
-            tokio::time::sleep(self.cfg.dispatch_interval).await;
-        }
     }
 }
 

@@ -2,12 +2,15 @@
 //!
 //! Error classes are mapped in one place ([`classify`]): a dead token (`TaskTimedOut`,
 //! `TaskDoesNotExist`, `InvalidToken`) is final; everything else (throttling, 5xx, network,
-//! time-outs, even access errors an operator can fix) is transient and retried.
+//! time-outs, even access errors an operator can fix) is transient and retried. Transient
+//! failures that may have taken effect (5xx, time-outs, lost answers) are told apart from
+//! those that did not (throttling and other 4xx refusals).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -86,10 +89,9 @@ impl DeadToken for SendTaskFailureError {
 }
 
 /// Maps an SDK error onto the port's two classes. The messages never carry the token.
-fn classify<E, R>(e: SdkError<E, R>) -> CallbackError
+fn classify<E>(e: SdkError<E, HttpResponse>) -> CallbackError
 where
     E: DeadToken + ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match &e {
         SdkError::ServiceError(se) => {
@@ -98,12 +100,20 @@ where
             let message = format!("{code}: {}", err.message().unwrap_or("no message"));
             if err.is_dead_token() || DEAD_TOKEN.contains(&code) {
                 CallbackError::Rejected(message)
+            } else if se.raw().status().is_server_error() {
+                // A 5xx may come after the call took effect.
+                CallbackError::Unknown(message)
             } else {
+                // Throttling and other refusals: the call did not take effect.
                 CallbackError::Unavailable(message)
             }
         }
-        SdkError::TimeoutError(_) => CallbackError::Unavailable("Step Functions timed out".into()),
-        _ => CallbackError::Unavailable(format!("Step Functions: {}", DisplayErrorContext(&e))),
+        SdkError::ConstructionFailure(_) => {
+            CallbackError::Unavailable(format!("Step Functions: {}", DisplayErrorContext(&e)))
+        }
+        SdkError::TimeoutError(_) => CallbackError::Unknown("Step Functions timed out".into()),
+        // No answer, or an unreadable one: the request may have been processed.
+        _ => CallbackError::Unknown(format!("Step Functions: {}", DisplayErrorContext(&e))),
     }
 }
 

@@ -21,8 +21,13 @@ use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::menu::Menu;
+use crate::domain::notices::{Notice, NoticeKind};
 use crate::domain::order::OrderState;
-use crate::domain::ports::{CallbackResult, ListPage, OrderStore, PendingCallback, StoreError};
+use crate::domain::ports::{
+    Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
+    PendingCallback, PendingNotice, StoreError,
+};
+use crate::domain::snapshot::OrderSnapshot;
 use pool::ReadPool;
 use rows::{ORDER_COLUMNS, micros, order_from_row};
 use writer::Writer;
@@ -86,7 +91,7 @@ fn apply_change(
     change: &Change,
     envelope: Option<&EnvelopeId>,
     lease_until: i64,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Applied, StoreError> {
     let o = &change.order;
     let now = micros(o.updated_at);
     if let Some(env) = envelope {
@@ -158,7 +163,42 @@ fn apply_change(
         .and_then(|mut s| s.execute(params![&token.digest()[..], now]))
         .map_err(map_err)?;
     }
-    Ok(ids)
+    for n in &change.notices {
+        conn.prepare_cached(
+            "INSERT INTO notices (order_id, detail_type, detail, status, next_attempt_at,
+                                  created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                o.id.as_str(),
+                n.kind.detail_type(),
+                n.detail.to_string(),
+                now
+            ])
+        })
+        .map_err(map_err)?;
+    }
+    let snapshot = serde_json::to_string(&OrderSnapshot::from(o))
+        .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO order_changes (order_id, event_id, user_id, snapshot, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            o.id.as_str(),
+            o.event_id.as_str(),
+            o.user_id.as_str(),
+            snapshot,
+            now
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(Applied {
+        callbacks: ids,
+        seq: conn.last_insert_rowid() as u64,
+    })
 }
 
 #[async_trait]
@@ -182,7 +222,7 @@ impl OrderStore for SqliteStore {
         change: &Change,
         envelope: Option<&EnvelopeId>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Applied, StoreError> {
         let change = change.clone();
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
@@ -202,15 +242,153 @@ impl OrderStore for SqliteStore {
             .await
     }
 
-    async fn forget_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = micros(before);
         self.writer
             .write(move |conn| {
-                conn.execute(
+                let mut gone = 0;
+                for sql in [
                     "DELETE FROM ingested_events WHERE received_at < ?1",
-                    [before],
+                    "DELETE FROM callbacks WHERE status <> 'pending' AND updated_at < ?1",
+                    "DELETE FROM notices WHERE status <> 'pending' AND updated_at < ?1",
+                    "DELETE FROM order_changes WHERE created_at < ?1",
+                ] {
+                    gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
+                }
+                Ok(gone)
+            })
+            .await
+    }
+
+    async fn claim_due_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        let lease_until = micros(now + lease);
+        let now = micros(now);
+        self.writer
+            .write(move |conn| {
+                let due = conn
+                    .prepare_cached(
+                        "SELECT notice_id, detail_type, detail, attempts FROM notices
+                         WHERE status = 'pending' AND next_attempt_at <= ?1
+                         ORDER BY notice_id LIMIT ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![now, limit as i64], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, i64>(3)?,
+                            ))
+                        })?
+                        .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(map_err)?;
+                let mut out = Vec::with_capacity(due.len());
+                for (id, detail_type, detail, attempts) in due {
+                    conn.prepare_cached(
+                        "UPDATE notices SET next_attempt_at = ?2 WHERE notice_id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![id, lease_until]))
+                    .map_err(map_err)?;
+                    let kind = NoticeKind::parse(&detail_type).ok_or_else(|| {
+                        StoreError::Internal(format!(
+                            "stored notice type `{detail_type}` is unknown"
+                        ))
+                    })?;
+                    let detail = serde_json::from_str(&detail).map_err(|e| {
+                        StoreError::Internal(format!("stored notice unreadable: {e}"))
+                    })?;
+                    out.push(PendingNotice {
+                        id,
+                        notice: Notice { kind, detail },
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    });
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn finish_notice(&self, id: i64, result: NoticeResult) -> Result<(), StoreError> {
+        let now = micros(crate::domain::order::now());
+        let (status, error, next) = match result {
+            NoticeResult::Published => ("published", None, now),
+            NoticeResult::Dropped { error } => ("dropped", Some(error), now),
+            NoticeResult::Retry {
+                error,
+                next_attempt_at,
+            } => ("pending", Some(error), micros(next_attempt_at)),
+        };
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE notices SET status = ?2, last_error = ?3, next_attempt_at = ?4,
+                        attempts = attempts + 1, updated_at = ?5
+                     WHERE notice_id = ?1 AND status = 'pending'",
                 )
-                .map(|n| n as u64)
+                .and_then(|mut s| s.execute(params![id, status, error, next, now]))
+                .map(|_| ())
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn changes_after(
+        &self,
+        after: u64,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<OrderChange>, StoreError> {
+        let (sql, key) = match filter {
+            ChangeFilter::Event(e) => (
+                "SELECT seq, snapshot FROM order_changes WHERE event_id = ?1 AND seq > ?2
+                 ORDER BY seq LIMIT ?3",
+                e.to_string(),
+            ),
+            ChangeFilter::User(u) => (
+                "SELECT seq, snapshot FROM order_changes WHERE user_id = ?1 AND seq > ?2
+                 ORDER BY seq LIMIT ?3",
+                u.to_string(),
+            ),
+        };
+        self.readers
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_map(params![key, after as i64, limit as i64], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                        })?
+                        .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(map_err)?;
+                rows.into_iter()
+                    .map(|(seq, snapshot)| {
+                        Ok(OrderChange {
+                            seq: seq as u64,
+                            order: serde_json::from_str(&snapshot).map_err(|e| {
+                                StoreError::Internal(format!("stored snapshot unreadable: {e}"))
+                            })?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn change_window(&self) -> Result<(u64, u64), StoreError> {
+        self.readers
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM order_changes",
+                    [],
+                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+                )
                 .map_err(map_err)
             })
             .await
@@ -322,7 +500,8 @@ impl OrderStore for SqliteStore {
             .write(move |conn| {
                 let due = conn
                     .prepare_cached(
-                        "SELECT callback_id, order_id, token, action, expires_order, attempts
+                        "SELECT callback_id, order_id, token, action, expires_order, attempts,
+                                outcome_unknown
                          FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1
                          ORDER BY next_attempt_at LIMIT ?2",
                     )
@@ -368,10 +547,17 @@ impl OrderStore for SqliteStore {
                     CallbackResult::Retry {
                         error,
                         next_attempt_at,
+                        outcome_unknown,
                     } => (
-                        "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
-                         last_error = ?3, next_attempt_at = ?4
-                         WHERE callback_id = ?1 AND status = 'pending'",
+                        if outcome_unknown {
+                            "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
+                             last_error = ?3, next_attempt_at = ?4, outcome_unknown = 1
+                             WHERE callback_id = ?1 AND status = 'pending'"
+                        } else {
+                            "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
+                             last_error = ?3, next_attempt_at = ?4
+                             WHERE callback_id = ?1 AND status = 'pending'"
+                        },
                         Some(error),
                         micros(next_attempt_at),
                     ),

@@ -145,7 +145,8 @@ pub(super) fn order_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Order, Stor
     })())
 }
 
-/// Reads a pending callback (columns: id, order_id, token, action, expires_order, attempts).
+/// Reads a pending callback (columns: id, order_id, token, action, expires_order, attempts,
+/// outcome_unknown).
 pub(super) fn callback_from_row(
     r: &Row<'_>,
 ) -> rusqlite::Result<Result<PendingCallback, StoreError>> {
@@ -155,6 +156,7 @@ pub(super) fn callback_from_row(
     let action: String = r.get(3)?;
     let expires_order: bool = r.get(4)?;
     let attempts: i64 = r.get(5)?;
+    let outcome_unknown: bool = r.get(6)?;
     Ok((|| {
         Ok(PendingCallback {
             id,
@@ -164,6 +166,7 @@ pub(super) fn callback_from_row(
                 .map_err(|e| corrupt("callback action", e))?,
             expires_order,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            outcome_unknown,
         })
     })())
 }

@@ -8,10 +8,16 @@ use super::map_err;
 use crate::domain::ports::StoreError;
 
 /// The migrations, in order; `PRAGMA user_version` counts how many are applied.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_orders",
-    include_str!("../../../migrations/sqlite/0001_orders.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_orders",
+        include_str!("../../../migrations/sqlite/0001_orders.sql"),
+    ),
+    (
+        "0002_outbox_and_changes",
+        include_str!("../../../migrations/sqlite/0002_outbox_and_changes.sql"),
+    ),
+];
 
 /// Opens the writer connection, creating the file, and brings the schema up to date.
 pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
