@@ -1,21 +1,28 @@
-//! The composition root: picks the backends from the configuration, wires the service, the
-//! HTTP edge and the callback dispatcher, and runs them until shutdown.
+//! The composition root: picks the backends (store, workflow, event bus) from the
+//! configuration, wires the service, the HTTP edge and the dispatcher, and runs them until
+//! shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::http::HeaderName;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
-use crate::config::{ServeArgs, StoreConfig, WorkflowKind};
-use crate::domain::ports::{OrderStore, Workflow};
+use crate::config::{EventsKind, ServeArgs, StoreConfig, WorkflowKind};
+use crate::domain::events::WorkflowEvent;
+use crate::domain::ids::EnvelopeId;
+use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
 use crate::domain::service::{OrderService, ServiceConfig};
 use crate::inbound::http::auth::{Authenticator, Hs256Verifier, IngestAuth};
 use crate::inbound::http::{AppState, router};
+use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
+use crate::outbound::eventbridge::EventBridgePublisher;
 use crate::outbound::no_events::LogOnlyPublisher;
 use crate::outbound::sqlite::SqliteStore;
 use crate::outbound::stepfunctions::StepFunctionsWorkflow;
@@ -26,10 +33,21 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub store: StoreConfig,
     pub workflow: WorkflowKind,
+    /// The embedded processor's database and waits (with `OM_WORKFLOW=embedded`).
+    pub processor_store: StoreConfig,
+    pub processor: ProcessorConfig,
+    /// The OrderProcessor state machine `POST /v1/orders` starts (with Step Functions).
+    pub order_processor_arn: Option<String>,
+    /// Where the `OrderManager.*` events go, and on which bus, with which source.
+    pub events: EventsKind,
+    pub event_bus: String,
+    pub event_source: String,
     pub ingest_header: HeaderName,
     pub ingest_key: Option<SecretString>,
     pub jwt_secret: SecretString,
     pub barista_groups: Vec<String>,
+    /// How often live streams send a heartbeat.
+    pub heartbeat: Duration,
     pub service: ServiceConfig,
 }
 
@@ -41,10 +59,20 @@ impl Settings {
             listen: args.listen,
             store: args.store.clone(),
             workflow: args.workflow,
+            processor_store: args.processor_store.clone(),
+            processor: ProcessorConfig {
+                customer_timeout: args.customer_timeout.0,
+                barista_timeout: args.barista_timeout.0,
+            },
+            order_processor_arn: args.order_processor_arn.clone(),
+            events: args.events(),
+            event_bus: args.event_bus.clone(),
+            event_source: args.event_source.clone(),
             ingest_header: args.ingest_api_key_header.clone(),
             ingest_key: args.ingest_key()?,
             jwt_secret: args.jwt.resolve()?,
             barista_groups: args.barista_groups()?,
+            heartbeat: Duration::from_secs(15),
             service,
         })
     }
@@ -63,15 +91,88 @@ pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn OrderStore>> {
     }
 }
 
+/// The backends a service runs on.
+pub struct Backends {
+    pub store: Arc<dyn OrderStore>,
+    pub workflow: Arc<dyn Workflow>,
+    pub publisher: Arc<dyn EventPublisher>,
+    /// The embedded order processor, when it is the workflow: it runs beside the service.
+    pub processor: Option<Arc<EmbeddedProcessor>>,
+}
+
 /// The one place that turns the workflow configuration into a workflow.
-pub async fn connect_workflow(kind: WorkflowKind) -> Arc<dyn Workflow> {
-    match kind {
+pub async fn connect_workflow(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn Workflow>, Option<Arc<EmbeddedProcessor>>)> {
+    match settings.workflow {
+        WorkflowKind::Embedded => {
+            let StoreConfig::Sqlite(path) = &settings.processor_store;
+            let processor =
+                EmbeddedProcessor::open(path, settings.processor).with_context(|| {
+                    format!(
+                        "cannot open the order processor's store {} (OM_PROCESSOR_STORE)",
+                        path.display()
+                    )
+                })?;
+            tracing::info!(
+                workflow = "embedded",
+                path = %path.display(),
+                customer_timeout = ?settings.processor.customer_timeout,
+                barista_timeout = ?settings.processor.barista_timeout,
+                "the embedded order processor runs the workflow"
+            );
+            Ok((processor.clone(), Some(processor)))
+        }
         WorkflowKind::Stepfunctions => {
             tracing::info!(
                 workflow = "stepfunctions",
+                order_processor = settings.order_processor_arn.as_deref().unwrap_or("none"),
                 "workflow callbacks go to AWS Step Functions"
             );
-            Arc::new(StepFunctionsWorkflow::from_env().await)
+            let sfn = StepFunctionsWorkflow::from_env()
+                .await
+                .with_order_processor(settings.order_processor_arn.clone());
+            Ok((Arc::new(sfn), None))
+        }
+    }
+}
+
+/// Hands the embedded processor's events to the ingest logic, as an API destination would.
+struct IngestSink(OrderService);
+
+#[async_trait::async_trait]
+impl EventSink for IngestSink {
+    async fn deliver(&self, envelope: &EnvelopeId, event: &WorkflowEvent) -> Result<(), String> {
+        self.0
+            .ingest(envelope, event)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The one place that turns the events configuration into a publisher.
+pub async fn connect_publisher(
+    kind: EventsKind,
+    bus: &str,
+    source: &str,
+) -> Arc<dyn EventPublisher> {
+    match kind {
+        EventsKind::Eventbridge => {
+            tracing::info!(
+                events = "eventbridge",
+                event_bus = bus,
+                event_source = source,
+                "OrderManager.* events go to Amazon EventBridge"
+            );
+            Arc::new(EventBridgePublisher::from_env(bus, source).await)
+        }
+        EventsKind::None => {
+            tracing::info!(
+                events = "none",
+                "no event bus: OrderManager.* events are only logged"
+            );
+            Arc::new(LogOnlyPublisher)
         }
     }
 }
@@ -81,32 +182,41 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     service: OrderService,
+    processor: Option<Arc<EmbeddedProcessor>>,
+    /// Tells live streams to end, so that shutdown is not held up by them.
+    closing: watch::Sender<bool>,
 }
 
 impl Application {
     /// Builds the service with the backends the settings name.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let store = open_store(&settings.store)?;
-        let workflow = connect_workflow(settings.workflow).await;
-        Self::build_with(settings, store, workflow).await
+        let (workflow, processor) = connect_workflow(&settings).await?;
+        let publisher =
+            connect_publisher(settings.events, &settings.event_bus, &settings.event_source).await;
+        let backends = Backends {
+            store,
+            workflow,
+            publisher,
+            processor,
+        };
+        Self::build_with(settings, backends).await
     }
 
     /// Builds the service on given backends (tests inject doubles here).
-    pub async fn build_with(
-        settings: Settings,
-        store: Arc<dyn OrderStore>,
-        workflow: Arc<dyn Workflow>,
-    ) -> anyhow::Result<Application> {
+    pub async fn build_with(settings: Settings, backends: Backends) -> anyhow::Result<Application> {
+        let Backends {
+            store,
+            workflow,
+            publisher,
+            processor,
+        } = backends;
         if settings.ingest_key.is_none() {
             tracing::warn!("no OM_INGEST_API_KEY: POST /v1/events refuses every request");
         }
-        let service = OrderService::new(
-            store,
-            workflow,
-            Arc::new(LogOnlyPublisher),
-            settings.service.clone(),
-        );
+        let service = OrderService::new(store, workflow, publisher, settings.service.clone());
         let verifier = Arc::new(Hs256Verifier::new(&settings.jwt_secret));
+        let (closing, closing_rx) = watch::channel(false);
         let state = AppState {
             service: service.clone(),
             auth: Arc::new(Authenticator::new(
@@ -117,6 +227,8 @@ impl Application {
                 settings.ingest_header.clone(),
                 settings.ingest_key.clone(),
             )),
+            heartbeat: settings.heartbeat,
+            closing: closing_rx,
         };
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -125,6 +237,8 @@ impl Application {
             listener,
             router: router(state),
             service,
+            processor,
+            closing,
         })
     }
 
@@ -141,11 +255,21 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "order-manager listening");
         let dispatcher = tokio::spawn(self.service.clone().run_dispatcher());
+        let processor = self
+            .processor
+            .map(|p| tokio::spawn(p.run(Arc::new(IngestSink(self.service.clone())))));
+        let closing = self.closing;
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = closing.send(true);
+            })
             .await;
         // Pending callbacks are in the store; the next start picks them up.
         dispatcher.abort();
+        if let Some(p) = processor {
+            p.abort();
+        }
         served.context("the HTTP server failed")
     }
 }

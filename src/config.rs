@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print an HS256 token for local use, signed with the service's JWT secret.
     Token(TokenArgs),
 }
@@ -66,9 +66,56 @@ impl FromStr for StoreConfig {
 /// Which workflow the service calls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WorkflowKind {
+    /// The embedded order processor: the whole flow in this process, no AWS.
+    Embedded,
     /// AWS Step Functions (`SendTaskSuccess` / `SendTaskFailure`), configured by the standard
     /// AWS variables.
     Stepfunctions,
+}
+
+/// Where the service publishes its `OrderManager.*` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsKind {
+    /// Amazon EventBridge (`PutEvents`), configured by the standard AWS variables.
+    Eventbridge,
+    /// Nowhere: events are only logged (at debug level).
+    None,
+}
+
+/// The longest event bus name or ARN `PutEvents` takes.
+const MAX_BUS: usize = 1600;
+/// The longest event source `PutEvents` takes.
+const MAX_SOURCE: usize = 256;
+
+/// An EventBridge bus: a name (`[A-Za-z0-9/._-]+`) or an ARN.
+fn event_bus(s: &str) -> Result<String, String> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+    };
+    let ok = s.len() <= MAX_BUS
+        && match s.strip_prefix("arn:") {
+            Some(rest) => rest.contains(":event-bus/"),
+            None => name_ok(s),
+        };
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "OM_EVENT_BUS: expected an event bus name ([A-Za-z0-9/._-], at most {MAX_BUS}) or ARN, got `{s}`"
+        ))
+    }
+}
+
+/// An EventBridge event source: not empty, no white space.
+fn event_source(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > MAX_SOURCE || s.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "OM_EVENT_SOURCE: expected 1 to {MAX_SOURCE} characters without spaces, got `{s}`"
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// How cancellations release the workflow's wait.
@@ -166,8 +213,21 @@ pub struct ServeArgs {
     #[arg(long, env = "OM_STORE", default_value = "sqlite:data/orders.db", value_parser = named::<StoreConfig>("OM_STORE"))]
     pub store: StoreConfig,
     /// Workflow to call back.
-    #[arg(long, env = "OM_WORKFLOW", value_enum, default_value = "stepfunctions")]
+    #[arg(long, env = "OM_WORKFLOW", value_enum, default_value = "embedded")]
     pub workflow: WorkflowKind,
+    /// Embedded processor: where it keeps its executions (`sqlite:<path>`).
+    #[arg(long, env = "OM_PROCESSOR_STORE", default_value = "sqlite:data/processor.db", value_parser = named::<StoreConfig>("OM_PROCESSOR_STORE"))]
+    pub processor_store: StoreConfig,
+    /// Embedded processor: how long an order waits for the customer's drink.
+    #[arg(long, env = "OM_CUSTOMER_TIMEOUT", default_value = "300s", value_parser = named::<Span>("OM_CUSTOMER_TIMEOUT"))]
+    pub customer_timeout: Span,
+    /// Embedded processor: how long a queued order waits for the barista.
+    #[arg(long, env = "OM_BARISTA_TIMEOUT", default_value = "900s", value_parser = named::<Span>("OM_BARISTA_TIMEOUT"))]
+    pub barista_timeout: Span,
+    /// Step Functions: the OrderProcessor state machine `POST /v1/orders` starts (executions
+    /// are named by order id). Without it, `POST /v1/orders` answers 404.
+    #[arg(long, env = "OM_ORDER_PROCESSOR_ARN")]
+    pub order_processor_arn: Option<String>,
     /// API key the EventBridge connection sends on `POST /v1/events`. Without one, ingest is
     /// refused. Prefer the environment variable.
     #[arg(long, env = "OM_INGEST_API_KEY", hide_env_values = true)]
@@ -188,6 +248,21 @@ pub struct ServeArgs {
     /// Coffee event of events and requests that name none.
     #[arg(long, env = "OM_DEFAULT_EVENT_ID", default_value = "default", value_parser = named::<EventId>("OM_DEFAULT_EVENT_ID"))]
     pub default_event_id: EventId,
+    /// Where the `OrderManager.*` events go: `eventbridge` or `none` (default: `none` with the
+    /// embedded processor, `eventbridge` with Step Functions).
+    #[arg(long, env = "OM_EVENTS", value_enum)]
+    pub events: Option<EventsKind>,
+    /// EventBridge bus the events are put on (a name or an ARN).
+    #[arg(long, env = "OM_EVENT_BUS", default_value = "Serverlesspresso", value_parser = event_bus)]
+    pub event_bus: String,
+    /// `source` of the events the service puts on the bus.
+    #[arg(
+        long,
+        env = "OM_EVENT_SOURCE",
+        default_value = "awsserverlessda.serverlesspresso",
+        value_parser = event_source
+    )]
+    pub event_source: String,
     /// How a cancellation releases the workflow.
     #[arg(
         long,
@@ -208,6 +283,14 @@ pub enum LogFormat {
 }
 
 impl ServeArgs {
+    /// The events setting, defaulted by the workflow: no AWS with the embedded processor.
+    pub fn events(&self) -> EventsKind {
+        self.events.unwrap_or(match self.workflow {
+            WorkflowKind::Embedded => EventsKind::None,
+            WorkflowKind::Stepfunctions => EventsKind::Eventbridge,
+        })
+    }
+
     pub fn ingest_key(&self) -> Result<Option<SecretString>, String> {
         match self.ingest_api_key.as_deref() {
             None => Ok(None),
@@ -232,11 +315,11 @@ impl ServeArgs {
     }
 }
 
-/// A duration like `30s`, `15m`, `12h`.
+/// A duration like `500ms`, `30s`, `15m`, `12h`.
 #[derive(Debug, Clone, Copy)]
-pub struct Ttl(pub Duration);
+pub struct Span(pub Duration);
 
-impl FromStr for Ttl {
+impl FromStr for Span {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -244,14 +327,18 @@ impl FromStr for Ttl {
         let n: u64 = n
             .parse()
             .map_err(|_| format!("expected e.g. 30m or 12h, got `{s}`"))?;
-        let secs = match unit {
-            "s" | "" => n,
-            "m" => n * 60,
-            "h" => n * 3600,
-            "d" => n * 86_400,
-            _ => return Err(format!("unknown unit in `{s}` (s, m, h, d)")),
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" | "" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => return Err(format!("unknown unit in `{s}` (ms, s, m, h, d)")),
         };
-        Ok(Ttl(Duration::from_secs(secs)))
+        if d.is_zero() {
+            return Err(format!("`{s}` is no time at all"));
+        }
+        Ok(Span(d))
     }
 }
 
@@ -265,7 +352,7 @@ pub struct TokenArgs {
     pub groups: Vec<String>,
     /// How long the token is valid.
     #[arg(long, default_value = "12h")]
-    pub ttl: Ttl,
+    pub ttl: Span,
     #[command(flatten)]
     pub jwt: JwtArgs,
 }
@@ -290,8 +377,43 @@ mod tests {
     }
 
     #[test]
+    fn events_default_to_the_serverlesspresso_bus() {
+        let cli = Cli::try_parse_from(["order-manager"]).unwrap();
+        assert_eq!(cli.serve.events(), EventsKind::None, "no AWS by default");
+        assert_eq!(cli.serve.event_bus, "Serverlesspresso");
+        assert_eq!(cli.serve.event_source, "awsserverlessda.serverlesspresso");
+        let cli = Cli::try_parse_from([
+            "order-manager",
+            "--events",
+            "none",
+            "--event-bus",
+            "arn:aws:events:us-east-1:123456789012:event-bus/shop",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.events(), EventsKind::None);
+        assert_eq!(
+            cli.serve.event_bus,
+            "arn:aws:events:us-east-1:123456789012:event-bus/shop"
+        );
+    }
+
+    #[test]
+    fn bad_event_settings_name_their_variable() {
+        for (flag, value, var) in [
+            ("--event-bus", "", "OM_EVENT_BUS"),
+            ("--event-bus", "my bus", "OM_EVENT_BUS"),
+            ("--event-source", "", "OM_EVENT_SOURCE"),
+            ("--event-source", "a b", "OM_EVENT_SOURCE"),
+            ("--events", "kafka", "eventbridge"),
+        ] {
+            let err = Cli::try_parse_from(["order-manager", flag, value]).unwrap_err();
+            assert!(err.to_string().contains(var), "{flag} {value}: {err}");
+        }
+    }
+
+    #[test]
     fn ttls_parse() {
-        assert_eq!(Ttl::from_str("15m").unwrap().0, Duration::from_secs(900));
-        assert!(Ttl::from_str("soon").is_err());
+        assert_eq!(Span::from_str("15m").unwrap().0, Duration::from_secs(900));
+        assert!(Span::from_str("soon").is_err());
     }
 }

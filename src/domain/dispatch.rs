@@ -159,10 +159,14 @@ impl OrderService {
                         error: error.clone(),
                     }
                 }
-                Some(Err(PublishError::Unavailable(error))) => NoticeResult::Retry {
-                    error: error.clone(),
-                    next_attempt_at: now() + self.backoff(pending.attempts),
-                },
+                Some(Err(PublishError::Unavailable(error))) => {
+                    let delay = self.backoff(pending.attempts);
+                    tracing::warn!(%error, retry_in = ?delay, attempts = pending.attempts + 1, "could not publish a notice; will retry");
+                    NoticeResult::Retry {
+                        error: error.clone(),
+                        next_attempt_at: now() + delay,
+                    }
+                }
                 None => NoticeResult::Retry {
                     error: "the publisher gave no result".into(),
                     next_attempt_at: now() + self.backoff(pending.attempts),

@@ -72,6 +72,10 @@ pub fn notice_for(old: &Order, new: &Order) -> Option<Notice> {
 
 fn detail(o: &Order) -> serde_json::Value {
     json!({
+        // A notice may be published twice (a retry after a lost answer) and out of order (a
+        // retry after later ones): `noticeId` tells duplicates, `version` tells the newest.
+        "noticeId": uuid::Uuid::new_v4().to_string(),
+        "version": o.version,
         "orderId": o.id,
         "userId": o.user_id,
         "eventId": o.event_id,
@@ -105,6 +109,8 @@ mod tests {
         assert_eq!(n.kind, NoticeKind::MakeOrder);
         assert_eq!(n.detail["baristaUserId"], "bob");
         assert_eq!(n.detail["orderNumber"], "7");
+        assert_eq!(n.detail["version"], 4);
+        assert_eq!(n.detail["noticeId"].as_str().unwrap().len(), 36);
         let released = claimed.order.unclaim(now()).unwrap().unwrap();
         assert_eq!(released.notices[0].kind, NoticeKind::MakeOrder);
         assert_eq!(released.notices[0].detail["baristaUserId"], "");

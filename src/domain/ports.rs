@@ -248,9 +248,31 @@ pub enum CallbackError {
     Unknown(String),
 }
 
+/// Failures of [`Workflow::start`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// This workflow cannot start orders (no order processor is configured).
+    #[error("no order processor is configured")]
+    NotConfigured,
+    /// An execution for this order id exists with other input.
+    #[error("an order with this id already exists")]
+    AlreadyExists,
+    #[error("the order processor is unavailable: {0}")]
+    Unavailable(String),
+}
+
 /// The workflow that waits on our task tokens (DESIGN §5).
 #[async_trait]
 pub trait Workflow: Send + Sync + 'static {
+    /// Starts the OrderProcessor for a new order; it announces itself with a
+    /// `WorkflowStarted` event. Starting the same order with the same input again is a no-op.
+    async fn start(
+        &self,
+        order: &OrderId,
+        user: &UserId,
+        event: &EventId,
+    ) -> Result<(), StartError>;
+
     /// Resumes the wait of `token` with `output` (`SendTaskSuccess`).
     async fn resume(
         &self,

@@ -20,8 +20,8 @@ use super::list::{Direction, SortKey, merge_sorted};
 use super::menu::{DrinkSubmission, Menu, MenuError};
 use super::order::{Order, OrderState, now};
 use super::ports::{
-    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, PendingCallback, StoreError,
-    Workflow,
+    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, PendingCallback, StartError,
+    StoreError, Workflow,
 };
 
 /// Tunables of the service.
@@ -74,6 +74,11 @@ pub enum ServiceError {
     /// Too many concurrent writers on one order; nothing was written.
     #[error("too much contention on the order")]
     Contended,
+    /// `POST /v1/orders` with no order processor to start.
+    #[error("this service does not start orders: no order processor is configured")]
+    NoOrderProcessor,
+    #[error("the order processor is unavailable: {0}")]
+    ProcessorUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -211,6 +216,42 @@ impl OrderService {
     }
 
     // ---- customer and barista use cases --------------------------------------------------
+
+    /// Starts a new order for `customer` at `event`. Returns its id and, if the workflow
+    /// announced it within `wait`, the order itself.
+    #[tracing::instrument(skip_all)]
+    pub async fn start_order(
+        &self,
+        customer: &UserId,
+        event: &EventId,
+        wait: Duration,
+    ) -> Result<(OrderId, Option<Order>), ServiceError> {
+        let id =
+            OrderId::parse(uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid order id");
+        self.workflow
+            .start(&id, customer, event)
+            .await
+            .map_err(|e| match e {
+                StartError::NotConfigured => ServiceError::NoOrderProcessor,
+                StartError::AlreadyExists => ServiceError::Contended,
+                StartError::Unavailable(m) => ServiceError::ProcessorUnavailable(m),
+            })?;
+        tracing::info!(order.id = %id, "order started");
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.watch_changes();
+        loop {
+            if let Some(order) = self.store.get(&id).await? {
+                return Ok((id, Some(order)));
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok((id, None));
+            }
+            // Woken by our own writes; polled for a workflow that reports elsewhere.
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(50)), changes.changed()).await;
+        }
+    }
 
     /// One order, if `actor` may see it.
     pub async fn get_order(&self, actor: &Actor, id: &OrderId) -> Result<Order, ServiceError> {

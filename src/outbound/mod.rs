@@ -1,5 +1,7 @@
-//! Adapters for the domain's ports: the stores and the workflow.
+//! Adapters for the domain's ports: the stores, the workflow and the event bus.
 
+pub mod embedded;
+pub mod eventbridge;
 pub mod no_events;
 pub mod sqlite;
 pub mod stepfunctions;

@@ -17,8 +17,8 @@ use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 
-use crate::domain::ids::TaskToken;
-use crate::domain::ports::{CallbackError, Workflow};
+use crate::domain::ids::{EventId, OrderId, TaskToken, UserId};
+use crate::domain::ports::{CallbackError, StartError, Workflow};
 
 /// Step Functions caps `error` at 256 and `cause` at 32,768 characters.
 const MAX_ERROR: usize = 256;
@@ -26,11 +26,22 @@ const MAX_CAUSE: usize = 32_768;
 
 pub struct StepFunctionsWorkflow {
     client: Client,
+    /// The OrderProcessor state machine that `POST /v1/orders` starts, if any.
+    order_processor: Option<String>,
 }
 
 impl StepFunctionsWorkflow {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            order_processor: None,
+        }
+    }
+
+    /// Lets the service start orders: executions of this state machine, named by order id.
+    pub fn with_order_processor(mut self, state_machine_arn: Option<String>) -> Self {
+        self.order_processor = state_machine_arn;
+        self
     }
 
     /// A client from the standard AWS configuration chain (`AWS_REGION`, `AWS_ENDPOINT_URL`,
@@ -119,6 +130,36 @@ where
 
 #[async_trait]
 impl Workflow for StepFunctionsWorkflow {
+    async fn start(
+        &self,
+        order: &OrderId,
+        user: &UserId,
+        event: &EventId,
+    ) -> Result<(), StartError> {
+        let Some(arn) = &self.order_processor else {
+            return Err(StartError::NotConfigured);
+        };
+        let input = serde_json::json!({"orderId": order, "userId": user, "eventId": event});
+        match self
+            .client
+            .start_execution()
+            .state_machine_arn(arn)
+            .name(order.as_str())
+            .input(input.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) if se.err().is_execution_already_exists() => {
+                Err(StartError::AlreadyExists)
+            }
+            Err(e) => Err(StartError::Unavailable(format!(
+                "Step Functions: {}",
+                DisplayErrorContext(&e)
+            ))),
+        }
+    }
+
     async fn resume(
         &self,
         token: &TaskToken,

@@ -139,6 +139,18 @@ impl From<ServiceError> for ApiError {
                 "too many concurrent changes to this order; try again",
             )
             .retry_after(1),
+            ServiceError::NoOrderProcessor => Self::new(
+                S::NOT_FOUND,
+                "order_processor_not_configured",
+                "this service does not start orders: no order processor is configured (OM_ORDER_PROCESSOR_ARN)",
+            ),
+            ServiceError::ProcessorUnavailable(m) => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "workflow_unavailable",
+                "the order processor is unavailable; try again",
+            )
+            .internal(m)
+            .retry_after(1),
             ServiceError::Store(e) => e.into(),
         }
     }

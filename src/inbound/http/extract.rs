@@ -11,6 +11,42 @@ use crate::domain::ids::OrderId;
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
 
+impl<T: Default> Default for Json<T> {
+    fn default() -> Self {
+        Json(T::default())
+    }
+}
+
+/// An optional JSON body: absent (no body, no content type) is `None`; present but bad is
+/// refused as [`Json`] refuses it.
+impl<T, S> axum::extract::OptionalFromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_none()
+            && req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|l| l == "0");
+        if empty {
+            return Ok(None);
+        }
+        <Json<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// `axum::extract::Query` with problem+json rejections.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -22,7 +23,7 @@ use crate::domain::ids::EventId;
 use crate::domain::service::OrderService;
 use auth::{Authenticator, IngestAuth};
 use error::ApiError;
-use handlers::{events, health, menu, orders};
+use handlers::{events, health, menu, orders, stream};
 
 /// The most an API request body may hold.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub service: OrderService,
     pub auth: Arc<Authenticator>,
     pub ingest: Arc<IngestAuth>,
+    /// How often live streams send a heartbeat.
+    pub heartbeat: Duration,
+    /// Turns `true` when the server shuts down: live streams end.
+    pub closing: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -64,8 +69,12 @@ async fn method_not_allowed() -> ApiError {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/v1/orders", get(orders::list_orders))
+        .route(
+            "/v1/orders",
+            get(orders::list_orders).post(orders::start_order),
+        )
         .route("/v1/me/orders", get(orders::list_my_orders))
+        .route("/v1/orders/stream", get(stream::stream_orders))
         .route("/v1/orders/{order_id}", get(orders::get_order))
         .route("/v1/orders/{order_id}/drink", put(orders::submit_drink))
         .route("/v1/orders/{order_id}/claim", post(orders::claim_order))

@@ -9,6 +9,10 @@ mod rows;
 mod schema;
 mod writer;
 
+pub(crate) use rows::micros;
+pub(crate) use schema::{Migration, open_database};
+pub(crate) use writer::Writer;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +33,7 @@ use crate::domain::ports::{
 };
 use crate::domain::snapshot::OrderSnapshot;
 use pool::ReadPool;
-use rows::{ORDER_COLUMNS, micros, order_from_row};
-use writer::Writer;
+use rows::{ORDER_COLUMNS, order_from_row};
 
 pub struct SqliteStore {
     writer: Writer,
@@ -41,7 +44,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = schema::open_writer(path)?;
+        let conn = open_database(path, schema::MIGRATIONS)?;
         Ok(SqliteStore {
             writer: Writer::start(conn)?,
             readers: ReadPool::new(path.to_path_buf(), 16),

@@ -13,7 +13,7 @@ pub(super) const ORDER_COLUMNS: &str = "order_id, event_id, user_id, state, orde
     barista_user_id, cancel_reason, start_token, completion_token, execution_arn, \
     workflow_finished_at, version, created_at, updated_at";
 
-pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 

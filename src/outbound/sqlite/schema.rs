@@ -1,4 +1,5 @@
-//! Opening connections and applying the migrations in `migrations/sqlite/`.
+//! Opening connections and applying migrations: the store's (`migrations/sqlite/`), or those
+//! of another embedded database (the order processor's).
 
 use std::path::Path;
 
@@ -7,8 +8,12 @@ use rusqlite::{Connection, OpenFlags};
 use super::map_err;
 use crate::domain::ports::StoreError;
 
-/// The migrations, in order; `PRAGMA user_version` counts how many are applied.
-const MIGRATIONS: &[(&str, &str)] = &[
+/// A named SQL script; a database's migrations are applied in order, and
+/// `PRAGMA user_version` counts how many are.
+pub(crate) type Migration = (&'static str, &'static str);
+
+/// The order store's migrations.
+pub(super) const MIGRATIONS: &[Migration] = &[
     (
         "0001_orders",
         include_str!("../../../migrations/sqlite/0001_orders.sql"),
@@ -19,8 +24,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Opens the writer connection, creating the file, and brings the schema up to date.
-pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+/// Opens the writer connection of a database, creating the file, and applies `migrations`.
+pub(crate) fn open_database(
+    path: &Path,
+    migrations: &[Migration],
+) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
@@ -32,7 +40,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(map_err)?;
     configure(&conn)?;
-    migrate(&mut conn)?;
+    migrate(&mut conn, migrations)?;
     Ok(conn)
 }
 
@@ -60,19 +68,19 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
     let applied: usize = conn
         .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
         .map_err(map_err)?
         .try_into()
         .unwrap_or(0);
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         return Err(StoreError::Internal(format!(
             "the database has {applied} migrations applied, this build knows {}: it was written by a newer order-manager",
-            MIGRATIONS.len()
+            migrations.len()
         )));
     }
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (i, (name, sql)) in migrations.iter().enumerate().skip(applied) {
         let tx = conn.transaction().map_err(map_err)?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;

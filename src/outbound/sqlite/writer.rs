@@ -87,12 +87,12 @@ fn in_savepoint<R>(
 
 /// A handle on the writer thread. Dropping every handle stops the thread.
 #[derive(Clone)]
-pub(super) struct Writer {
+pub(crate) struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
         let (queue, mut jobs) = mpsc::channel::<Box<dyn Job>>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -113,7 +113,7 @@ impl Writer {
     }
 
     /// Runs `work` in the next transaction and answers once it is committed.
-    pub(super) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
@@ -127,7 +127,7 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    pub(super) fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         !self.queue.is_closed()
     }
 }

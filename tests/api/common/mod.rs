@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_manager::app::{Application, Settings, open_store};
-use order_manager::config::{StoreConfig, WorkflowKind};
+use order_manager::app::{Application, Backends, Settings, connect_workflow, open_store};
+use order_manager::config::{EventsKind, StoreConfig, WorkflowKind};
 use order_manager::domain::ids::EventId;
-use order_manager::domain::ports::Workflow;
+use order_manager::domain::ports::{EventPublisher, Workflow};
 use order_manager::domain::service::ServiceConfig;
 use order_manager::inbound::http::auth::issue_local_token;
+use order_manager::outbound::embedded::ProcessorConfig;
+use order_manager::outbound::no_events::LogOnlyPublisher;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -43,10 +45,17 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: StoreConfig::Sqlite(dir.path().join("orders.db")),
         workflow: WorkflowKind::Stepfunctions,
+        processor_store: StoreConfig::Sqlite(dir.path().join("processor.db")),
+        processor: ProcessorConfig::default(),
+        order_processor_arn: None,
+        events: EventsKind::None,
+        event_bus: "Serverlesspresso".into(),
+        event_source: "awsserverlessda.serverlesspresso".into(),
         ingest_header: "x-api-key".parse().unwrap(),
         ingest_key: Some(SecretString::from(INGEST_KEY)),
         jwt_secret: SecretString::from(JWT_SECRET),
         barista_groups: vec!["admin".into()],
+        heartbeat: Duration::from_millis(200),
         service,
     }
 }
@@ -57,17 +66,52 @@ impl TestApp {
         Self::spawn_with(workflow, |_| {}).await
     }
 
+    /// With `workflow` and no event bus (events are only logged).
     pub async fn spawn_with(
         workflow: Arc<dyn Workflow>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        Self::spawn_with_publisher(workflow, Arc::new(LogOnlyPublisher), tweak).await
+    }
+
+    /// With `workflow` and `publisher` as the event bus adapter.
+    pub async fn spawn_with_publisher(
+        workflow: Arc<dyn Workflow>,
+        publisher: Arc<dyn EventPublisher>,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(&dir);
         tweak(&mut settings);
         let store = open_store(&settings.store).unwrap();
-        let app = Application::build_with(settings, store, workflow)
-            .await
-            .unwrap();
+        let backends = Backends {
+            store,
+            workflow,
+            publisher,
+            processor: None,
+        };
+        Self::start(dir, settings, backends).await
+    }
+
+    /// With the embedded order processor as the workflow, as `cargo run` has it.
+    pub async fn spawn_embedded(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(&dir);
+        settings.workflow = WorkflowKind::Embedded;
+        tweak(&mut settings);
+        let store = open_store(&settings.store).unwrap();
+        let (workflow, processor) = connect_workflow(&settings).await.unwrap();
+        let backends = Backends {
+            store,
+            workflow,
+            publisher: Arc::new(LogOnlyPublisher),
+            processor,
+        };
+        Self::start(dir, settings, backends).await
+    }
+
+    async fn start(dir: TempDir, settings: Settings, backends: Backends) -> TestApp {
+        let app = Application::build_with(settings, backends).await.unwrap();
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! The order routes of the Customer and Barista apps.
 
 use axum::extract::State;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::domain::list::SortKey;
@@ -90,6 +91,43 @@ pub async fn list_orders(
         .list_orders(&event, &states, limit, cursor.as_ref())
         .await?;
     Ok(axum::Json(page.into()))
+}
+
+/// The body of `POST /v1/orders`; it may be empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartOrder {
+    event_id: Option<String>,
+}
+
+/// How long `POST /v1/orders` waits for the workflow to announce the order.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `POST /v1/orders`: a customer starts an order (the QR code scan of the original apps).
+/// `201` with the order once the workflow announced it, else `202` with its id.
+pub async fn start_order(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    body: Option<Json<StartOrder>>,
+) -> Result<axum::response::Response, ApiError> {
+    let Json(body) = body.unwrap_or_default();
+    let event = state.event_or_default(body.event_id)?;
+    let (id, order) = state.service.start_order(&user, &event, START_WAIT).await?;
+    let location = [(axum::http::header::LOCATION, format!("/v1/orders/{id}"))];
+    Ok(match order {
+        Some(o) => (
+            axum::http::StatusCode::CREATED,
+            location,
+            axum::Json(OrderView::from(o)),
+        )
+            .into_response(),
+        None => (
+            axum::http::StatusCode::ACCEPTED,
+            location,
+            axum::Json(serde_json::json!({"order_id": id})),
+        )
+            .into_response(),
+    })
 }
 
 /// `GET /v1/me/orders`: the caller's own orders, newest first.

@@ -1,0 +1,139 @@
+//! `GET /v1/orders/stream`: order changes as Server-Sent Events.
+//!
+//! Baristas follow every order of an event, customers their own. Each event's `id` is the
+//! change's number in the store's change log, so a client that reconnects with
+//! `Last-Event-ID` gets every change it missed while they are still kept (the retention
+//! window); if some are gone it first gets a `reset` event (reload the lists). The stream reads
+//! from the store, woken by this process's writes and, for writes of other replicas, by a
+//! short poll.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::domain::lifecycle::Actor;
+use crate::domain::ports::{ChangeFilter, OrderChange};
+use crate::domain::service::OrderService;
+use crate::inbound::http::AppState;
+use crate::inbound::http::auth::Caller;
+use crate::inbound::http::error::ApiError;
+use crate::inbound::http::extract::Query;
+
+/// How often a stream looks for changes written by other processes.
+const POLL: Duration = Duration::from_secs(1);
+/// How many changes one read takes.
+const BATCH: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// Barista streams: the coffee event (default: the configured one).
+    event_id: Option<String>,
+    /// For clients that cannot set the `Last-Event-ID` header.
+    last_event_id: Option<u64>,
+}
+
+struct Cursor {
+    service: OrderService,
+    filter: ChangeFilter,
+    last: u64,
+    buffer: VecDeque<OrderChange>,
+    reset: bool,
+    changes: watch::Receiver<u64>,
+    closing: watch::Receiver<bool>,
+}
+
+fn last_event_id(headers: &HeaderMap, params: &StreamParams) -> Result<Option<u64>, ApiError> {
+    match headers.get("last-event-id") {
+        None => Ok(params.last_event_id),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_query("Last-Event-ID must be a change number")),
+    }
+}
+
+pub async fn stream_orders(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(params): Query<StreamParams>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let resume_from = last_event_id(&headers, &params)?;
+    let filter = match actor {
+        Actor::Barista(_) => ChangeFilter::Event(state.event_or_default(params.event_id)?),
+        Actor::Customer(user) => ChangeFilter::User(user),
+    };
+    let changes = state.service.watch_changes();
+    let (latest, oldest) = state.service.change_window().await?;
+    let (last, reset) = match resume_from {
+        // A new client gets what happens from now on.
+        None => (latest, false),
+        // Not a number of this log (another database): reload, then follow from now.
+        Some(id) if id > latest => (latest, true),
+        // Changes after `id` were pruned: reload, then get what is still kept.
+        Some(id) if id + 1 < oldest => (oldest - 1, true),
+        Some(id) => (id, false),
+    };
+    let cursor = Cursor {
+        service: state.service.clone(),
+        filter,
+        last,
+        buffer: VecDeque::new(),
+        reset,
+        changes,
+        closing: state.closing.clone(),
+    };
+    let stream = futures_util::stream::unfold(cursor, next_event);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.heartbeat).text("heartbeat")))
+}
+
+async fn next_event(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)> {
+    if c.reset {
+        c.reset = false;
+        let e = Event::default()
+            .event("reset")
+            .data("some changes are no longer available; reload the order lists");
+        return Some((Ok(e), c));
+    }
+    loop {
+        if *c.closing.borrow() {
+            return None;
+        }
+        if let Some(change) = c.buffer.pop_front() {
+            c.last = change.seq;
+            let e = Event::default()
+                .id(change.seq.to_string())
+                .event("order")
+                .json_data(&change.order)
+                .unwrap_or_else(|_| Event::default().event("order").data("{}"));
+            return Some((Ok(e), c));
+        }
+        match c.service.changes_after(c.last, &c.filter, BATCH).await {
+            Ok(batch) if !batch.is_empty() => {
+                c.buffer.extend(batch);
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "live stream could not read changes; retrying"),
+        }
+        tokio::select! {
+            changed = c.changes.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+            _ = c.closing.changed() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}

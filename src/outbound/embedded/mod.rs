@@ -1,0 +1,332 @@
+//! The embedded order processor (`OM_WORKFLOW=embedded`): an in-process stand-in for the
+//! OrderProcessor state machine and the EventBridge rules around it, so the whole flow runs
+//! on one machine with no AWS.
+//!
+//! It has the workflow's semantics: a started order waits for its drink (token #1, customer
+//! timeout), then gets the next order number of its coffee event and waits for the barista
+//! (token #2, barista timeout); a timeout emits `OrderTimeOut` with the original causes, and
+//! every execution ends with `orderFinished`. Tokens are opaque and single-use: a used or
+//! expired token is refused the way Step Functions refuses it (`TaskTimedOut`).
+//!
+//! Its state lives in its own SQLite file, so executions, deadlines and undelivered events
+//! survive a restart. Events are delivered to the ingest logic through [`EventSink`], in
+//! order and at least once, like an API destination.
+
+mod emission;
+mod executions;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::domain::events::WorkflowEvent;
+use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
+use crate::domain::order::now;
+use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
+use crate::outbound::sqlite::{Migration, Writer, open_database};
+
+const MIGRATIONS: &[Migration] = &[(
+    "0001_executions",
+    include_str!("../../../migrations/processor/0001_executions.sql"),
+)];
+
+/// Where the processor's events go: the service's ingest logic.
+#[async_trait]
+pub trait EventSink: Send + Sync + 'static {
+    /// Delivers one event; an error means "try again later".
+    async fn deliver(&self, envelope: &EnvelopeId, event: &WorkflowEvent) -> Result<(), String>;
+}
+
+/// The waits' time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessorConfig {
+    /// How long an order waits for the customer's drink (the workflow's 5 minutes).
+    pub customer_timeout: Duration,
+    /// How long a queued order waits for the barista (the workflow's 15 minutes).
+    pub barista_timeout: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            customer_timeout: Duration::from_secs(300),
+            barista_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+pub struct EmbeddedProcessor {
+    writer: Writer,
+    cfg: ProcessorConfig,
+    /// Wakes the run loop when there is something to deliver.
+    wake: Notify,
+}
+
+/// The longest the run loop sleeps (it also wakes for new events).
+const TICK: Duration = Duration::from_millis(200);
+
+impl EmbeddedProcessor {
+    /// Opens (creating if needed) the processor's database at `path`.
+    pub fn open(path: &Path, cfg: ProcessorConfig) -> Result<Arc<EmbeddedProcessor>, StoreError> {
+        let conn = open_database(path, MIGRATIONS)?;
+        Ok(Arc::new(EmbeddedProcessor {
+            writer: Writer::start(conn)?,
+            cfg,
+            wake: Notify::new(),
+        }))
+    }
+
+    /// Runs the processor: fires timeouts and delivers events to `sink`, until dropped.
+    pub async fn run(self: Arc<Self>, sink: Arc<dyn EventSink>) {
+        let mut failures: u32 = 0;
+        loop {
+            let timed_out = self
+                .writer
+                .write(|conn| executions::fire_timeouts(conn, now()))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "processor could not fire timeouts");
+                    0
+                });
+            if timed_out > 0 {
+                tracing::info!(timed_out, "order processor waits timed out");
+            }
+            match self.deliver_pending(sink.as_ref()).await {
+                Ok(0) => failures = 0,
+                Ok(_) => {
+                    failures = 0;
+                    continue;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = TICK.saturating_mul(1 << failures.min(5));
+                    tracing::warn!(error = %e, retry_in = ?delay, "processor could not deliver an event");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Delivers pending events in order, stopping at the first failure (order matters).
+    async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
+        let pending = self
+            .writer
+            .write(|conn| emission::pending(conn, 50))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut delivered = 0;
+        for (seq, envelope, emission) in pending {
+            let event = emission
+                .to_event()
+                .map_err(|e| format!("stored event unreadable: {e}"))?;
+            sink.deliver(&envelope, &event).await?;
+            self.writer
+                .write(move |conn| emission::mark_delivered(conn, seq))
+                .await
+                .map_err(|e| e.to_string())?;
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+
+    /// Runs a state change of the processor's and wakes the run loop to deliver its events.
+    async fn change<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let r = self.writer.write(f).await?;
+        self.wake.notify_one();
+        Ok(r)
+    }
+}
+
+fn store_down(e: StoreError) -> CallbackError {
+    CallbackError::Unavailable(format!("the order processor's store: {e}"))
+}
+
+#[async_trait]
+impl Workflow for EmbeddedProcessor {
+    async fn start(
+        &self,
+        order: &OrderId,
+        user: &UserId,
+        event: &EventId,
+    ) -> Result<(), StartError> {
+        let (order, user, event) = (order.clone(), user.clone(), event.clone());
+        let deadline = now() + self.cfg.customer_timeout;
+        self.change(move |conn| executions::start(conn, &order, &user, &event, deadline))
+            .await
+            .map_err(|e| StartError::Unavailable(e.to_string()))?
+    }
+
+    async fn resume(
+        &self,
+        token: &TaskToken,
+        output: &serde_json::Value,
+    ) -> Result<(), CallbackError> {
+        let (token, output) = (token.clone(), output.clone());
+        let barista_deadline = now() + self.cfg.barista_timeout;
+        self.change(move |conn| executions::resume(conn, &token, &output, barista_deadline))
+            .await
+            .map_err(store_down)?
+    }
+
+    async fn fail(&self, token: &TaskToken, error: &str, cause: &str) -> Result<(), CallbackError> {
+        let token = token.clone();
+        let failure = serde_json::json!({"error": error, "cause": cause});
+        self.change(move |conn| executions::fail(conn, &token, &failure))
+            .await
+            .map_err(store_down)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Collects what the processor delivers.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(EnvelopeId, WorkflowEvent)>>);
+
+    #[async_trait]
+    impl EventSink for Collect {
+        async fn deliver(&self, e: &EnvelopeId, ev: &WorkflowEvent) -> Result<(), String> {
+            self.0.lock().unwrap().push((e.clone(), ev.clone()));
+            Ok(())
+        }
+    }
+
+    fn ids() -> (OrderId, UserId, EventId) {
+        (
+            OrderId::parse("o-1").unwrap(),
+            UserId::parse("alice").unwrap(),
+            EventId::parse("NYC").unwrap(),
+        )
+    }
+
+    async fn drain(p: &EmbeddedProcessor, sink: &Collect) -> Vec<WorkflowEvent> {
+        p.deliver_pending(sink).await.unwrap();
+        sink.0.lock().unwrap().drain(..).map(|(_, e)| e).collect()
+    }
+
+    fn token_of(e: &WorkflowEvent) -> TaskToken {
+        match e {
+            WorkflowEvent::Started { token, .. }
+            | WorkflowEvent::WaitingCompletion { token, .. } => token.clone(),
+            other => panic!("no token in {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_execution_runs_both_waits_and_tokens_are_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let p =
+            EmbeddedProcessor::open(&dir.path().join("p.db"), ProcessorConfig::default()).unwrap();
+        let sink = Collect::default();
+        let (o, u, e) = ids();
+        p.start(&o, &u, &e).await.unwrap();
+        p.start(&o, &u, &e).await.unwrap();
+        let started = drain(&p, &sink).await;
+        assert_eq!(started.len(), 1, "starting twice is one execution");
+        let t1 = token_of(&started[0]);
+
+        p.resume(&t1, &serde_json::json!({"drink": "Latte"}))
+            .await
+            .unwrap();
+        let waiting = drain(&p, &sink).await;
+        let WorkflowEvent::WaitingCompletion { order_number, .. } = &waiting[0] else {
+            panic!("expected WaitingCompletion, got {waiting:?}");
+        };
+        assert_eq!(order_number.get(), 1);
+        assert!(matches!(
+            p.resume(&t1, &serde_json::json!({})).await,
+            Err(CallbackError::Rejected(m)) if m.starts_with("TaskTimedOut")
+        ));
+        let t2 = token_of(&waiting[0]);
+        p.resume(&t2, &serde_json::json!({"outcome": "completed"}))
+            .await
+            .unwrap();
+        let finished = drain(&p, &sink).await;
+        assert!(matches!(finished[..], [WorkflowEvent::Finished { .. }]));
+        assert!(p.fail(&t2, "x", "y").await.is_err());
+        assert_eq!(
+            p.start(&o, &UserId::parse("mallory").unwrap(), &e).await,
+            Err(StartError::AlreadyExists)
+        );
+    }
+
+    #[tokio::test]
+    async fn order_numbers_count_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let p =
+            EmbeddedProcessor::open(&dir.path().join("p.db"), ProcessorConfig::default()).unwrap();
+        let sink = Collect::default();
+        let user = UserId::parse("alice").unwrap();
+        let mut numbers = Vec::new();
+        for (order, event) in [("a", "NYC"), ("b", "NYC"), ("c", "LDN")] {
+            let (o, e) = (
+                OrderId::parse(order).unwrap(),
+                EventId::parse(event).unwrap(),
+            );
+            p.start(&o, &user, &e).await.unwrap();
+            let t1 = token_of(&drain(&p, &sink).await[0]);
+            p.resume(&t1, &serde_json::json!({})).await.unwrap();
+            match &drain(&p, &sink).await[0] {
+                WorkflowEvent::WaitingCompletion { order_number, .. } => {
+                    numbers.push(order_number.get())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(numbers, vec![1, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn waits_time_out_with_the_workflow_causes_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let cfg = ProcessorConfig {
+            customer_timeout: Duration::from_millis(1),
+            barista_timeout: Duration::from_secs(900),
+        };
+        let (o, u, e) = ids();
+        {
+            let p = EmbeddedProcessor::open(&path, cfg).unwrap();
+            p.start(&o, &u, &e).await.unwrap();
+        }
+        // A new process on the same file: the undelivered start and the deadline are there.
+        let p = EmbeddedProcessor::open(&path, cfg).unwrap();
+        let sink = Collect::default();
+        let started = drain(&p, &sink).await;
+        let t1 = token_of(&started[0]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let fired = p
+            .writer
+            .write(|conn| executions::fire_timeouts(conn, now()))
+            .await
+            .unwrap();
+        assert_eq!(fired, 1);
+        let events = drain(&p, &sink).await;
+        assert!(matches!(
+            events[..],
+            [
+                WorkflowEvent::TimedOut { .. },
+                WorkflowEvent::Finished { .. }
+            ]
+        ));
+        assert!(
+            p.resume(&t1, &serde_json::json!({})).await.is_err(),
+            "a timed-out token is dead"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! `GET /v1/orders/stream`: live order changes over Server-Sent Events.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{self, TestApp, latte, sfn};
+
+/// One server-sent event (or a comment, such as a heartbeat).
+#[derive(Debug, Default, Clone)]
+struct Sse {
+    id: Option<String>,
+    event: Option<String>,
+    data: String,
+    comment: Option<String>,
+}
+
+impl Sse {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+struct Stream {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Stream {
+    async fn open(app: &TestApp, path: &str, token: &str, last_id: Option<&str>) -> Stream {
+        let mut req = app.http.get(app.url(path)).bearer_auth(token);
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Stream {
+            res,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event or comment, or `None` if none comes within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut e = Sse::default();
+                for line in block.lines() {
+                    if let Some(c) = line.strip_prefix(':') {
+                        e.comment = Some(c.trim().to_string());
+                    } else if let Some((k, v)) = line.split_once(':') {
+                        let v = v.strip_prefix(' ').unwrap_or(v);
+                        match k {
+                            "id" => e.id = Some(v.to_string()),
+                            "event" => e.event = Some(v.to_string()),
+                            "data" => e.data.push_str(v),
+                            _ => {}
+                        }
+                    }
+                }
+                return Some(e);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
+                .await
+                .ok()?;
+            match chunk.unwrap() {
+                Some(bytes) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next `order` event, skipping heartbeats.
+    async fn next_order(&mut self) -> Sse {
+        loop {
+            let e = self
+                .next(Duration::from_secs(5))
+                .await
+                .expect("an order event");
+            if e.event.as_deref() == Some("order") {
+                return e;
+            }
+        }
+    }
+
+    /// Asserts that no order event arrives within `wait`.
+    async fn assert_quiet(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Some(e) = self.next(deadline - tokio::time::Instant::now()).await {
+            assert_ne!(e.event.as_deref(), Some("order"), "unexpected {e:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn baristas_follow_every_change_of_their_event_in_order() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let barista = app.barista("b");
+    let mut s = Stream::open(&app, "/v1/orders/stream?event_id=NYC", &barista, None).await;
+    let id = app.start_order("alice", "t1").await;
+    let created = s.next_order().await;
+    assert_eq!(created.json()["order_id"], id.as_str());
+    assert_eq!(created.json()["state"], "created");
+    app.submit(&id, &app.customer("alice"), latte()).await;
+    app.ingest_ok(&common::waiting(&id, "alice", "t2", "4"), "applied")
+        .await;
+    let submitted = s.next_order().await;
+    let queued = s.next_order().await;
+    assert_eq!(submitted.json()["state"], "submitted");
+    assert_eq!(queued.json()["state"], "queued");
+    assert_eq!(queued.json()["order_number"], 4);
+    let ids: Vec<u64> = [&created, &submitted, &queued]
+        .iter()
+        .map(|e| e.id.as_ref().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for e in [&created, &submitted, &queued] {
+        assert!(
+            !e.data.contains("t1") && !e.data.contains("\"t2\""),
+            "no token: {}",
+            e.data
+        );
+    }
+    // Another event's orders are not in this stream.
+    let mut other = common::started(&common::unique("o"), "carol", "t3");
+    other["detail"]["eventId"] = "LDN".into();
+    app.ingest_ok(&other, "applied").await;
+    s.assert_quiet(Duration::from_millis(400)).await;
+}
+
+#[tokio::test]
+async fn customers_see_only_their_own_orders() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let mut s = Stream::open(&app, "/v1/orders/stream", &app.customer("alice"), None).await;
+    app.start_order("bob", "t-bob").await;
+    let mine = app.start_order("alice", "t-alice").await;
+    let e = s.next_order().await;
+    assert_eq!(e.json()["order_id"], mine.as_str());
+    assert_eq!(e.json()["user_id"], "alice");
+    s.assert_quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_resumes_without_gaps() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let barista = app.barista("b");
+    let mut s = Stream::open(&app, "/v1/orders/stream?event_id=NYC", &barista, None).await;
+    let first = app.start_order("alice", "r1").await;
+    let seen = s.next_order().await;
+    assert_eq!(seen.json()["order_id"], first.as_str());
+    drop(s);
+    // While disconnected:
+    let mut missed = Vec::new();
+    for i in 0..5 {
+        missed.push(app.start_order("alice", &format!("r-missed-{i}")).await);
+    }
+    let mut s = Stream::open(
+        &app,
+        "/v1/orders/stream?event_id=NYC",
+        &barista,
+        seen.id.as_deref(),
+    )
+    .await;
+    for id in &missed {
+        assert_eq!(s.next_order().await.json()["order_id"], id.as_str());
+    }
+    s.assert_quiet(Duration::from_millis(300)).await;
+    // The query parameter works as the header does.
+    let path = format!(
+        "/v1/orders/stream?event_id=NYC&last_event_id={}",
+        seen.id.unwrap()
+    );
+    let mut s = Stream::open(&app, &path, &barista, None).await;
+    assert_eq!(s.next_order().await.json()["order_id"], missed[0].as_str());
+}
+
+#[tokio::test]
+async fn an_unknown_last_event_id_asks_for_a_reload() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    app.start_order("alice", "x1").await;
+    let mut s = Stream::open(
+        &app,
+        "/v1/orders/stream?event_id=NYC",
+        &app.barista("b"),
+        Some("999999"),
+    )
+    .await;
+    let e = s.next(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(e.event.as_deref(), Some("reset"));
+    let id = app.start_order("alice", "x2").await;
+    assert_eq!(s.next_order().await.json()["order_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn idle_streams_get_heartbeats() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let mut s = Stream::open(&app, "/v1/orders/stream", &app.customer("alice"), None).await;
+    let e = s.next(Duration::from_secs(2)).await.expect("a heartbeat");
+    assert_eq!(e.comment.as_deref(), Some("heartbeat"));
+}
+
+#[tokio::test]
+async fn streams_need_a_token_and_end_at_shutdown() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let res = app
+        .http
+        .get(app.url("/v1/orders/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let mut s = Stream::open(&app, "/v1/orders/stream", &app.customer("alice"), None).await;
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("shutdown is not held up by an open stream");
+    let mut ended = false;
+    for _ in 0..20 {
+        match s.next(Duration::from_millis(500)).await {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(_) => continue,
+        }
+    }
+    assert!(ended, "the stream ends");
+}
