@@ -449,3 +449,63 @@ async fn waiting_completion_settles_a_pending_callback_for_token_one() {
     );
     assert_eq!(app.order(&id, USER).await["state"], "queued");
 }
+
+/// Submits against a Step Functions that first answers `first` (status and body) to both SDK
+/// attempts of the inline try, then `TaskTimedOut` to the dispatcher's retry. Returns the app,
+/// the order id and the rule.
+async fn transient_then_dead(status: u16, body: &str) -> (TestApp, String, Rule) {
+    const TOKEN: &str = "TOKEN-then-dead";
+    let rule = mock!(Client::send_task_success)
+        .match_requests(|r| r.task_token() == Some(TOKEN))
+        .sequence()
+        .http_status(status, Some(body.to_string()))
+        .times(2)
+        .error(|| dead_success("TaskTimedOut"))
+        .repeatedly()
+        .build();
+    let app = TestApp::spawn(workflow_with_production_retries(&[&rule])).await;
+    let id = app.start_order(USER, TOKEN).await;
+    let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    eventually("the dispatcher's retry", || async {
+        (rule.num_calls() >= 3).then_some(())
+    })
+    .await;
+    tokio::time::sleep(QUIET_PERIOD).await;
+    (app, id, rule)
+}
+
+/// A 5xx may come after Step Functions took the callback: a later "token is dead" may only
+/// mean that this first attempt used it, so the order is not expired; the workflow's next
+/// event decides.
+#[tokio::test]
+async fn a_dead_token_after_an_attempt_of_unknown_outcome_leaves_the_decision_to_the_workflow() {
+    let (app, id, rule) = transient_then_dead(500, r#"{"__type":"ServiceUnavailable"}"#).await;
+    assert_eq!(rule.num_calls(), 3, "a rejected callback is not retried");
+    assert_eq!(
+        app.order(&id, USER).await["state"],
+        "submitted",
+        "not expired"
+    );
+    // The workflow's own timeout event settles it.
+    app.ingest_ok(
+        &common::timed_out(&id, USER, "Customer timedout"),
+        "applied",
+    )
+    .await;
+    assert_cancelled(
+        &app,
+        &id,
+        "customer_timeout",
+        "after the workflow's timeout",
+    )
+    .await;
+}
+
+/// Throttling is a refusal: the first attempt certainly did not arrive, so a later "token is
+/// dead" means the wait is over, and the order expires.
+#[tokio::test]
+async fn a_dead_token_after_a_throttled_attempt_expires_the_order() {
+    let (app, id, _) = transient_then_dead(400, THROTTLING_BODY).await;
+    assert_cancelled(&app, &id, "expired", "after a throttled attempt").await;
+}
