@@ -28,4 +28,8 @@ CREATE INDEX order_changes_by_event ON order_changes (event_id, seq);
 CREATE INDEX order_changes_by_user ON order_changes (user_id, seq);
 CREATE INDEX order_changes_by_time ON order_changes (created_at);
 CREATE INDEX callbacks_finished ON callbacks (updated_at) WHERE status <> 'pending';
+-- An attempt that may have reached the workflow (a time-out, a 5xx, or one cut off by a crash
+-- before its outcome was recorded): a later "token is dead" answer then expires nothing.
 ALTER TABLE callbacks ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;
+-- Set while an attempt is under way (handed out, outcome not yet recorded).
+ALTER TABLE callbacks ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;

@@ -120,9 +120,8 @@ impl OrderService {
         {
             Ok(due) => {
                 let any = !due.is_empty();
-                for cb in due {
-                    self.attempt(cb).await;
-                }
+                // Side by side: every one of them is done well within its lease.
+                futures_util::future::join_all(due.into_iter().map(|cb| self.attempt(cb))).await;
                 any
             }
             Err(e) => {

@@ -55,7 +55,10 @@ impl StepFunctionsWorkflow {
             );
         }
         let config = aws_sdk_sfn::config::Builder::from(&shared)
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // One attempt per call: the service retries itself, with backoff and with the
+            // knowledge of what an earlier attempt may have done (an SDK retry that gets
+            // "TaskTimedOut" after a lost answer would look like a dead token).
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(1))

@@ -79,14 +79,14 @@ fn dead_body(code: &str) -> String {
 }
 
 /// The real adapter over a mocked client whose SDK retry policy is the production one
-/// (`StepFunctionsWorkflow::from_env`: standard mode, at most 2 attempts) with a 1 ms
-/// backoff, so that the number of calls per attempt is known and tests stay fast.
+/// (`StepFunctionsWorkflow::from_env`: one attempt per call; the service retries itself), so
+/// that the number of calls per attempt is known.
 /// (`common::sfn::workflow_with` uses the SDK's test defaults: 3 attempts, 1 s backoff.)
 fn workflow_with_production_retries(rules: &[&Rule]) -> std::sync::Arc<dyn Workflow> {
     let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |b| {
         b.retry_config(
             RetryConfig::standard()
-                .with_max_attempts(2)
+                .with_max_attempts(1)
                 .with_initial_backoff(Duration::from_millis(1)),
         )
     });
@@ -209,9 +209,9 @@ async fn completion_whose_token_timed_out_answers_410_and_expires_the_order() {
 // ---- throttling and 5xx: transient ----------------------------------------------------------
 
 #[tokio::test]
-async fn the_sdk_retries_a_throttling_answer_and_the_adapter_calls_it_transient() {
-    // Two throttled answers, then a success: one call of the adapter makes both attempts of
-    // the SDK (the retry proves the SDK classified the answer as retryable), then gives up.
+async fn each_call_is_one_attempt_and_the_adapter_tells_refusals_from_unknown_outcomes() {
+    // Two throttled answers, then a success: each call of the adapter is one request (the
+    // service does its own retrying), and throttling is a refusal: it did not take effect.
     let rule = mock!(Client::send_task_success)
         .sequence()
         .http_status(400, Some(THROTTLING_BODY.to_string()))
@@ -221,28 +221,34 @@ async fn the_sdk_retries_a_throttling_answer_and_the_adapter_calls_it_transient(
     let workflow = workflow_with_production_retries(&[&rule]);
     let token = TaskToken::parse("TOKEN-throttled").unwrap();
     let output = json!({"order_id": "o-1"});
-
-    let err = workflow.resume(&token, &output).await.unwrap_err();
-    match &err {
-        CallbackError::Unavailable(message) => {
-            assert!(message.contains("ThrottlingException"), "{message}");
-            assert!(
-                !message.contains("TOKEN-throttled"),
-                "the token leaked: {message}"
-            );
+    for calls in 1..=2 {
+        match workflow.resume(&token, &output).await.unwrap_err() {
+            CallbackError::Unavailable(message) => {
+                assert!(message.contains("ThrottlingException"), "{message}");
+                assert!(
+                    !message.contains("TOKEN-throttled"),
+                    "the token leaked: {message}"
+                );
+            }
+            other => panic!("throttling is a refusal, got {other:?}"),
         }
-        other => panic!("throttling must be transient, got {other:?}"),
+        assert_eq!(rule.num_calls(), calls, "one request per call");
     }
-    assert_eq!(
-        rule.num_calls(),
-        2,
-        "the SDK did not retry the throttled call"
-    );
-
     workflow.resume(&token, &output).await.unwrap();
     assert_eq!(rule.num_calls(), 3);
 
-    // By contrast, a dead token is not retried by the SDK and is final for the adapter.
+    // A 5xx may come after the call took effect: its outcome is unknown.
+    let failing = mock!(Client::send_task_success)
+        .sequence()
+        .http_status(500, Some(r#"{"__type":"ServiceUnavailable"}"#.to_string()))
+        .repeatedly()
+        .build();
+    let workflow = workflow_with_production_retries(&[&failing]);
+    let err = workflow.resume(&token, &output).await.unwrap_err();
+    assert!(matches!(err, CallbackError::Unknown(_)), "{err:?}");
+    assert_eq!(failing.num_calls(), 1);
+
+    // A dead token is final.
     let dead = mock!(Client::send_task_success)
         .sequence()
         .http_status(400, Some(dead_body("TaskTimedOut")))
@@ -254,7 +260,7 @@ async fn the_sdk_retries_a_throttling_answer_and_the_adapter_calls_it_transient(
         matches!(&err, CallbackError::Rejected(m) if m.starts_with("TaskTimedOut")),
         "{err:?}"
     );
-    assert_eq!(dead.num_calls(), 1, "the SDK retried a dead token");
+    assert_eq!(dead.num_calls(), 1);
 }
 
 /// Submits a drink while `SendTaskSuccess` answers `status` + `body` for every attempt of the
@@ -301,10 +307,7 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
         retry_after.parse::<u32>().is_ok_and(|s| s > 0),
         "Retry-After: {retry_after}"
     );
-    assert!(
-        rule.num_calls() >= 2,
-        "the inline call made both SDK attempts"
-    );
+    assert_eq!(rule.num_calls(), 1, "the inline call is one request");
     // The change stands: the order is submitted, not lost and not expired.
     let order = app.order(&id, USER).await;
     assert_eq!(order["state"], "submitted", "{order}");

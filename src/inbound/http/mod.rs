@@ -9,13 +9,16 @@ pub mod views;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -97,10 +100,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        // tower's time-out rather than tower-http's, so that a request that took too long
+        // answers problem+json like every other failure.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "request_timeout",
+                        "the request took too long; try again",
+                    )
+                    .retry_after(1)
+                }))
+                .layer(TimeoutLayer::new(REQUEST_TIMEOUT)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         // Failures are logged once by `ApiError`; the trace layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))

@@ -45,6 +45,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = open_database(path, schema::MIGRATIONS)?;
+        // One process owns an SQLite store, so every lease found at start-up belongs to a
+        // process that is gone: hand its callbacks and notices out again now rather than when
+        // the leases run out (the callbacks stay marked in flight: their outcome is unknown).
+        let now = micros(crate::domain::order::now());
+        for sql in [
+            "UPDATE callbacks SET next_attempt_at = ?1 WHERE status = 'pending' AND next_attempt_at > ?1",
+            "UPDATE notices SET next_attempt_at = ?1 WHERE status = 'pending' AND next_attempt_at > ?1",
+        ] {
+            conn.execute(sql, [now]).map_err(map_err)?;
+        }
         Ok(SqliteStore {
             writer: Writer::start(conn)?,
             readers: ReadPool::new(path.to_path_buf(), 16),
@@ -54,6 +64,21 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `table` (callbacks or notices) has a pending row due at `now`. The dispatcher
+    /// asks often and the answer is mostly "no": a reader answers, and the writer is taken
+    /// only when there is something to claim.
+    async fn any_due(&self, table: &'static str, now: i64) -> Result<bool, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT 1 FROM {table} WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT 1"
+                ))
+                .and_then(|mut s| s.exists([now]))
+                .map_err(map_err)
+            })
+            .await
     }
 }
 
@@ -140,8 +165,8 @@ fn apply_change(
             .map_err(|e| StoreError::Internal(format!("cannot encode a callback: {e}")))?;
         conn.prepare_cached(
             "INSERT INTO callbacks (order_id, token, token_digest, action, expires_order, status,
-                                    next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7)",
+                                    next_attempt_at, in_flight, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 1, ?7, ?7)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -271,6 +296,9 @@ impl OrderStore for SqliteStore {
     ) -> Result<Vec<PendingNotice>, StoreError> {
         let lease_until = micros(now + lease);
         let now = micros(now);
+        if !self.any_due("notices", now).await? {
+            return Ok(Vec::new());
+        }
         self.writer
             .write(move |conn| {
                 let due = conn
@@ -484,27 +512,17 @@ impl OrderStore for SqliteStore {
     ) -> Result<Vec<PendingCallback>, StoreError> {
         let lease_until = micros(now + lease);
         let now = micros(now);
-        // The dispatcher asks often and the answer is mostly "nothing": ask a reader first,
-        // and take the writer only when there is something to claim.
-        let any_due = self
-            .readers
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT 1 FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT 1",
-                )
-                .and_then(|mut s| s.exists([now]))
-                .map_err(map_err)
-            })
-            .await?;
-        if !any_due {
+        if !self.any_due("callbacks", now).await? {
             return Ok(Vec::new());
         }
         self.writer
             .write(move |conn| {
+                // An attempt handed out before whose outcome was never recorded (its process
+                // died, or recording failed) may have reached the workflow.
                 let due = conn
                     .prepare_cached(
                         "SELECT callback_id, order_id, token, action, expires_order, attempts,
-                                outcome_unknown
+                                outcome_unknown OR in_flight
                          FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1
                          ORDER BY next_attempt_at LIMIT ?2",
                     )
@@ -517,9 +535,11 @@ impl OrderStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
                 for cb in &due {
                     conn.prepare_cached(
-                        "UPDATE callbacks SET next_attempt_at = ?2 WHERE callback_id = ?1",
+                        "UPDATE callbacks SET next_attempt_at = ?2, outcome_unknown = ?3,
+                            in_flight = 1
+                         WHERE callback_id = ?1",
                     )
-                    .and_then(|mut s| s.execute(params![cb.id, lease_until]))
+                    .and_then(|mut s| s.execute(params![cb.id, lease_until, cb.outcome_unknown]))
                     .map_err(map_err)?;
                 }
                 Ok(due)
@@ -535,6 +555,7 @@ impl OrderStore for SqliteStore {
                 let (sql, error, next) = match result {
                     CallbackResult::Delivered => (
                         "UPDATE callbacks SET status = 'delivered', token = '', attempts = attempts + 1,
+                         in_flight = 0,
                          updated_at = ?2, last_error = ?3, next_attempt_at = ?4
                          WHERE callback_id = ?1 AND status = 'pending'",
                         None,
@@ -542,6 +563,7 @@ impl OrderStore for SqliteStore {
                     ),
                     CallbackResult::Rejected { error } => (
                         "UPDATE callbacks SET status = 'rejected', token = '', attempts = attempts + 1,
+                         in_flight = 0,
                          updated_at = ?2, last_error = ?3, next_attempt_at = ?4
                          WHERE callback_id = ?1 AND status = 'pending'",
                         Some(error),
@@ -554,11 +576,12 @@ impl OrderStore for SqliteStore {
                     } => (
                         if outcome_unknown {
                             "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
-                             last_error = ?3, next_attempt_at = ?4, outcome_unknown = 1
+                             last_error = ?3, next_attempt_at = ?4, outcome_unknown = 1,
+                             in_flight = 0
                              WHERE callback_id = ?1 AND status = 'pending'"
                         } else {
                             "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
-                             last_error = ?3, next_attempt_at = ?4
+                             last_error = ?3, next_attempt_at = ?4, in_flight = 0
                              WHERE callback_id = ?1 AND status = 'pending'"
                         },
                         Some(error),

@@ -40,6 +40,10 @@ pub(crate) fn open_database(
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(map_err)?;
     configure(&conn)?;
+    // The writer waits little for a lock someone else holds (a backup, a sqlite3 shell): a
+    // write that cannot go through answers 503 quickly rather than after the caller gave up.
+    conn.busy_timeout(std::time::Duration::from_secs(1))
+        .map_err(map_err)?;
     migrate(&mut conn, migrations)?;
     Ok(conn)
 }
