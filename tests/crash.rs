@@ -422,3 +422,81 @@ async fn a_callback_taken_just_before_a_crash_does_not_expire_the_order_when_ret
         "token #2 is not failed"
     );
 }
+
+/// Waits until the order of `user` is in `state`; returns it.
+async fn wait_for_state(api: &Api, id: &str, user: &str, state: &str) -> Value {
+    eventually(
+        &format!("{id} to be {state}"),
+        Duration::from_secs(10),
+        || {
+            let api = api.clone();
+            let (id, user) = (id.to_string(), user.to_string());
+            async move {
+                let o = api.order(&id, &user).await;
+                if o["state"] == state {
+                    Ok(())
+                } else {
+                    Err(o.to_string())
+                }
+            }
+        },
+    )
+    .await;
+    api.order(id, user).await
+}
+
+/// `POST /v1/orders` as `user`; returns the new order's id.
+async fn start_order(svc: &Service, user: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(svc.url("/v1/orders"))
+        .bearer_auth(harness::service::customer(user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    body["order_id"].as_str().unwrap().to_string()
+}
+
+/// The embedded processor keeps its executions, tokens, order numbers and deadlines in its
+/// own file: after `kill -9` and a restart, every order goes on where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_processor_goes_on_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("OM_WORKFLOW", "embedded"), ("OM_BARISTA_TIMEOUT", "5s")];
+    // No AWS at all: the endpoint is never called.
+    let mut svc = Service::start_with(dir.path(), "http://127.0.0.1:9", &env).await;
+    let api = Api::new(svc.addr);
+    let queued = start_order(&svc, "alice").await;
+    assert_eq!(
+        api.submit(&queued, "alice").await.unwrap().status,
+        StatusCode::OK
+    );
+    let q = wait_for_state(&api, &queued, "alice", "queued").await;
+    assert_eq!(q["order_number"], 1);
+    let created = start_order(&svc, "bob").await;
+    let forgotten = start_order(&svc, "carol").await;
+    assert_eq!(
+        api.submit(&forgotten, "carol").await.unwrap().status,
+        StatusCode::OK
+    );
+    wait_for_state(&api, &forgotten, "carol", "queued").await;
+    svc.kill9();
+
+    let svc = Service::start_with(dir.path(), "http://127.0.0.1:9", &env).await;
+    let api = Api::new(svc.addr);
+    // Token #2 of the queued order survived: completing it resumes the execution.
+    let r = api.complete(&queued).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{r}");
+    // Token #1 of the created order survived, and order numbers go on.
+    assert_eq!(
+        api.submit(&created, "bob").await.unwrap().status,
+        StatusCode::OK
+    );
+    let c = wait_for_state(&api, &created, "bob", "queued").await;
+    assert_eq!(c["order_number"], 3);
+    // A deadline set before the crash survived too: the barista's wait times out.
+    let f = wait_for_state(&api, &forgotten, "carol", "cancelled").await;
+    assert_eq!(f["cancel_reason"], "barista_timeout");
+    assert_eq!(api.order(&queued, "alice").await["state"], "completed");
+}

@@ -28,13 +28,21 @@ impl Service {
     /// Starts the binary on `<dir>/orders.db`, calling back the Step Functions at `endpoint`,
     /// and waits until `GET /readyz` answers 200.
     pub async fn start(dir: &Path, endpoint: &str) -> Service {
+        Self::start_with(dir, endpoint, &[]).await
+    }
+
+    /// As [`Service::start`], with `env` set on top (e.g. `OM_WORKFLOW=embedded`).
+    pub async fn start_with(dir: &Path, endpoint: &str, env: &[(&str, &str)]) -> Service {
         let db = dir.join("orders.db");
         let log = dir.join("order-manager.log");
         let mut last_failure = String::new();
         // A port picked here may be taken by someone else before the child binds it: retry.
         for _ in 0..3 {
             let addr = free_port();
-            let mut child = command(&db, addr, endpoint, &log).spawn().unwrap();
+            let mut child = command(&db, addr, endpoint, &log)
+                .envs(env.iter().copied())
+                .spawn()
+                .unwrap();
             match wait_ready(&mut child, addr).await {
                 Ok(()) => {
                     return Service {
