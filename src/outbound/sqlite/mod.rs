@@ -4,6 +4,8 @@
 //! read-only connections ([`pool`]). Every transition is an `UPDATE … WHERE version = ?`;
 //! zero rows changed is the domain's [`StoreError::Conflict`].
 
+mod apply;
+mod outbox;
 mod pool;
 mod rows;
 mod schema;
@@ -25,13 +27,11 @@ use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::menu::Menu;
-use crate::domain::notices::{Notice, NoticeKind};
 use crate::domain::order::OrderState;
 use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
     PendingCallback, PendingNotice, StoreError,
 };
-use crate::domain::snapshot::OrderSnapshot;
 use pool::ReadPool;
 use rows::{ORDER_COLUMNS, order_from_row};
 
@@ -99,136 +99,6 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
-}
-
-/// Maps a unique-constraint failure to `on_conflict`, anything else through [`map_err`].
-fn unique_or(on_conflict: StoreError) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |e| {
-        if is_constraint(&e) {
-            on_conflict
-        } else {
-            map_err(e)
-        }
-    }
-}
-
-fn apply_change(
-    conn: &rusqlite::Connection,
-    change: &Change,
-    envelope: Option<&EnvelopeId>,
-    lease_until: i64,
-) -> Result<Applied, StoreError> {
-    let o = &change.order;
-    let now = micros(o.updated_at);
-    if let Some(env) = envelope {
-        conn.prepare_cached(
-            "INSERT INTO ingested_events (envelope_id, order_id, received_at) VALUES (?1, ?2, ?3)",
-        )
-        .and_then(|mut s| s.execute(params![env.as_str(), o.id.as_str(), now]))
-        .map_err(unique_or(StoreError::DuplicateEvent))?;
-    }
-    let row = rows::OrderRow::of(o)?;
-    match change.expected_version {
-        None => {
-            conn.prepare_cached(&format!(
-                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-            ))
-            .and_then(|mut s| s.execute(row.params()))
-            .map_err(unique_or(StoreError::Conflict))?;
-        }
-        Some(expected) => {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE orders SET event_id = ?2, user_id = ?3, state = ?4, order_number = ?5,
-                        drink = ?6, barista_user_id = ?7, cancel_reason = ?8, start_token = ?9,
-                        completion_token = ?10, execution_arn = ?11, workflow_finished_at = ?12,
-                        version = ?13, created_at = ?14, updated_at = ?15
-                     WHERE order_id = ?1 AND version = ?16",
-                )
-                .and_then(|mut s| {
-                    let mut p = row.params().to_vec();
-                    let expected = expected as i64;
-                    p.push(&expected);
-                    s.execute(p.as_slice())
-                })
-                .map_err(map_err)?;
-            if changed == 0 {
-                return Err(StoreError::Conflict);
-            }
-        }
-    }
-    let mut ids = Vec::with_capacity(change.callbacks.len());
-    for cb in &change.callbacks {
-        let action = serde_json::to_string(&cb.action)
-            .map_err(|e| StoreError::Internal(format!("cannot encode a callback: {e}")))?;
-        conn.prepare_cached(
-            "INSERT INTO callbacks (order_id, token, token_digest, action, expires_order, status,
-                                    next_attempt_at, in_flight, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 1, ?7, ?7)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                cb.order_id.as_str(),
-                cb.token.expose(),
-                &cb.token.digest()[..],
-                action,
-                cb.expires_order,
-                lease_until,
-                now
-            ])
-        })
-        .map_err(unique_or(StoreError::Conflict))?;
-        ids.push(conn.last_insert_rowid());
-    }
-    for token in &change.settles {
-        conn.prepare_cached(
-            "UPDATE callbacks SET status = 'delivered', token = '', updated_at = ?2,
-                last_error = 'settled: the workflow moved past this wait'
-             WHERE token_digest = ?1 AND status = 'pending'",
-        )
-        .and_then(|mut s| s.execute(params![&token.digest()[..], now]))
-        .map_err(map_err)?;
-    }
-    for n in &change.notices {
-        conn.prepare_cached(
-            "INSERT INTO notices (order_id, detail_type, detail, status, next_attempt_at,
-                                  created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                o.id.as_str(),
-                n.kind.detail_type(),
-                n.detail.to_string(),
-                now
-            ])
-        })
-        .map_err(map_err)?;
-    }
-    let snapshot = serde_json::to_string(&OrderSnapshot::from(o))
-        .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
-    conn.prepare_cached(
-        "INSERT INTO order_changes (order_id, event_id, user_id, snapshot, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            o.id.as_str(),
-            o.event_id.as_str(),
-            o.user_id.as_str(),
-            snapshot,
-            now
-        ])
-    })
-    .map_err(map_err)?;
-    Ok(Applied {
-        callbacks: ids,
-        seq: conn.last_insert_rowid() as u64,
-    })
-}
-
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn get(&self, id: &OrderId) -> Result<Option<crate::domain::order::Order>, StoreError> {
@@ -255,7 +125,7 @@ impl OrderStore for SqliteStore {
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
         self.writer
-            .write(move |conn| apply_change(conn, &change, envelope.as_ref(), lease_until))
+            .write(move |conn| apply::apply_change(conn, &change, envelope.as_ref(), lease_until))
             .await
     }
 
@@ -300,72 +170,14 @@ impl OrderStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.writer
-            .write(move |conn| {
-                let due = conn
-                    .prepare_cached(
-                        "SELECT notice_id, detail_type, detail, attempts FROM notices
-                         WHERE status = 'pending' AND next_attempt_at <= ?1
-                         ORDER BY notice_id LIMIT ?2",
-                    )
-                    .and_then(|mut s| {
-                        s.query_map(params![now, limit as i64], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, String>(2)?,
-                                r.get::<_, i64>(3)?,
-                            ))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(map_err)?;
-                let mut out = Vec::with_capacity(due.len());
-                for (id, detail_type, detail, attempts) in due {
-                    conn.prepare_cached(
-                        "UPDATE notices SET next_attempt_at = ?2 WHERE notice_id = ?1",
-                    )
-                    .and_then(|mut s| s.execute(params![id, lease_until]))
-                    .map_err(map_err)?;
-                    let kind = NoticeKind::parse(&detail_type).ok_or_else(|| {
-                        StoreError::Internal(format!(
-                            "stored notice type `{detail_type}` is unknown"
-                        ))
-                    })?;
-                    let detail = serde_json::from_str(&detail).map_err(|e| {
-                        StoreError::Internal(format!("stored notice unreadable: {e}"))
-                    })?;
-                    out.push(PendingNotice {
-                        id,
-                        notice: Notice { kind, detail },
-                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    });
-                }
-                Ok(out)
-            })
+            .write(move |conn| outbox::claim_notices(conn, now, lease_until, limit))
             .await
     }
 
     async fn finish_notice(&self, id: i64, result: NoticeResult) -> Result<(), StoreError> {
         let now = micros(crate::domain::order::now());
-        let (status, error, next) = match result {
-            NoticeResult::Published => ("published", None, now),
-            NoticeResult::Dropped { error } => ("dropped", Some(error), now),
-            NoticeResult::Retry {
-                error,
-                next_attempt_at,
-            } => ("pending", Some(error), micros(next_attempt_at)),
-        };
         self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE notices SET status = ?2, last_error = ?3, next_attempt_at = ?4,
-                        attempts = attempts + 1, updated_at = ?5
-                     WHERE notice_id = ?1 AND status = 'pending'",
-                )
-                .and_then(|mut s| s.execute(params![id, status, error, next, now]))
-                .map(|_| ())
-                .map_err(map_err)
-            })
+            .write(move |conn| outbox::finish_notice(conn, id, result, now))
             .await
     }
 
@@ -516,83 +328,14 @@ impl OrderStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.writer
-            .write(move |conn| {
-                // An attempt handed out before whose outcome was never recorded (its process
-                // died, or recording failed) may have reached the workflow.
-                let due = conn
-                    .prepare_cached(
-                        "SELECT callback_id, order_id, token, action, expires_order, attempts,
-                                outcome_unknown OR in_flight
-                         FROM callbacks WHERE status = 'pending' AND next_attempt_at <= ?1
-                         ORDER BY next_attempt_at LIMIT ?2",
-                    )
-                    .and_then(|mut s| {
-                        s.query_map(params![now, limit as i64], rows::callback_from_row)?
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(map_err)?
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()?;
-                for cb in &due {
-                    conn.prepare_cached(
-                        "UPDATE callbacks SET next_attempt_at = ?2, outcome_unknown = ?3,
-                            in_flight = 1
-                         WHERE callback_id = ?1",
-                    )
-                    .and_then(|mut s| s.execute(params![cb.id, lease_until, cb.outcome_unknown]))
-                    .map_err(map_err)?;
-                }
-                Ok(due)
-            })
+            .write(move |conn| outbox::claim_callbacks(conn, now, lease_until, limit))
             .await
     }
 
     async fn finish_callback(&self, id: i64, result: CallbackResult) -> Result<(), StoreError> {
         let now = micros(crate::domain::order::now());
         self.writer
-            .write(move |conn| {
-                // A finished callback keeps its digest (single use) but not its token.
-                let (sql, error, next) = match result {
-                    CallbackResult::Delivered => (
-                        "UPDATE callbacks SET status = 'delivered', token = '', attempts = attempts + 1,
-                         in_flight = 0,
-                         updated_at = ?2, last_error = ?3, next_attempt_at = ?4
-                         WHERE callback_id = ?1 AND status = 'pending'",
-                        None,
-                        now,
-                    ),
-                    CallbackResult::Rejected { error } => (
-                        "UPDATE callbacks SET status = 'rejected', token = '', attempts = attempts + 1,
-                         in_flight = 0,
-                         updated_at = ?2, last_error = ?3, next_attempt_at = ?4
-                         WHERE callback_id = ?1 AND status = 'pending'",
-                        Some(error),
-                        now,
-                    ),
-                    CallbackResult::Retry {
-                        error,
-                        next_attempt_at,
-                        outcome_unknown,
-                    } => (
-                        if outcome_unknown {
-                            "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
-                             last_error = ?3, next_attempt_at = ?4, outcome_unknown = 1,
-                             in_flight = 0
-                             WHERE callback_id = ?1 AND status = 'pending'"
-                        } else {
-                            "UPDATE callbacks SET attempts = attempts + 1, updated_at = ?2,
-                             last_error = ?3, next_attempt_at = ?4, in_flight = 0
-                             WHERE callback_id = ?1 AND status = 'pending'"
-                        },
-                        Some(error),
-                        micros(next_attempt_at),
-                    ),
-                };
-                conn.prepare_cached(sql)
-                    .and_then(|mut s| s.execute(params![id, now, error, next]))
-                    .map(|_| ())
-                    .map_err(map_err)
-            })
+            .write(move |conn| outbox::finish_callback(conn, id, result, now))
             .await
     }
 
