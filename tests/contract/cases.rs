@@ -1,0 +1,629 @@
+//! The cases of the store contract, each written against the port only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use order_manager::domain::ids::{EnvelopeId, EventId, OrderId, OrderNumber, TaskToken, UserId};
+use order_manager::domain::lifecycle::{Callback, CallbackAction, Change};
+use order_manager::domain::list::{Direction, SortKey};
+use order_manager::domain::menu::Menu;
+use order_manager::domain::notices::{Notice, NoticeKind};
+use order_manager::domain::order::{DrinkOrder, Order, OrderState, now};
+use order_manager::domain::ports::{
+    CallbackResult, ChangeFilter, NoticeResult, OrderStore, StoreError,
+};
+use serde_json::json;
+
+type Store = Arc<dyn OrderStore>;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn uid(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A new order, created `age` ago, of `user` at `event`.
+fn order(event: &str, user: &str, state: OrderState, created_at: DateTime<Utc>) -> Order {
+    Order {
+        id: OrderId::parse(uid("o")).unwrap(),
+        event_id: EventId::parse(event).unwrap(),
+        user_id: UserId::parse(user).unwrap(),
+        state,
+        order_number: None,
+        drink: None,
+        barista_user_id: None,
+        cancel_reason: None,
+        start_token: Some(TaskToken::parse(uid("t1")).unwrap()),
+        completion_token: None,
+        execution_arn: Some("arn:aws:states:us-east-1:1:execution:x:y".into()),
+        workflow_finished_at: None,
+        version: 1,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn insert(o: &Order) -> Change {
+    Change {
+        order: o.clone(),
+        expected_version: None,
+        callbacks: vec![],
+        notices: vec![],
+        settles: vec![],
+    }
+}
+
+/// A change of `o` to `next`, from version `o.version`.
+fn update(o: &Order, next: Order) -> Change {
+    Change {
+        order: next,
+        expected_version: Some(o.version),
+        callbacks: vec![],
+        notices: vec![],
+        settles: vec![],
+    }
+}
+
+fn bumped(o: &Order) -> Order {
+    let mut n = o.clone();
+    n.version += 1;
+    n.updated_at = now();
+    n
+}
+
+fn callback(o: &Order, token: &str) -> Callback {
+    Callback {
+        order_id: o.id.clone(),
+        token: TaskToken::parse(token).unwrap(),
+        action: CallbackAction::Resume {
+            output: json!({"order_id": o.id}),
+        },
+        expires_order: true,
+    }
+}
+
+async fn stored(store: &Store, o: &Order) -> Order {
+    store
+        .get(&o.id)
+        .await
+        .unwrap()
+        .expect("the order is stored")
+}
+
+/// Claims due callbacks "later than any lease", i.e. as if the lease had run out.
+fn after_lease() -> DateTime<Utc> {
+    now() + LEASE + Duration::from_secs(1)
+}
+
+pub async fn inserts_read_back_exactly(store: Store) {
+    let mut o = order("NYC", "alice", OrderState::Queued, now());
+    o.order_number = Some(OrderNumber::new(42).unwrap());
+    o.drink = Some(DrinkOrder {
+        name: "Latte".into(),
+        modifiers: vec!["Oat".into(), "Double".into()],
+        icon: Some("i".into()),
+    });
+    o.barista_user_id = Some(UserId::parse("bob").unwrap());
+    o.completion_token = Some(TaskToken::parse("x".repeat(2048)).unwrap());
+    o.workflow_finished_at = Some(now());
+    store.apply(&insert(&o), None, now()).await.unwrap();
+    assert_eq!(stored(&store, &o).await, o);
+    assert!(
+        store
+            .get(&OrderId::parse("nope").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn inserting_an_existing_order_conflicts(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    store.apply(&insert(&o), None, now()).await.unwrap();
+    let mut other = o.clone();
+    other.user_id = UserId::parse("mallory").unwrap();
+    let err = store.apply(&insert(&other), None, now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(stored(&store, &o).await, o);
+}
+
+pub async fn transitions_are_guarded_by_version(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    store.apply(&insert(&o), None, now()).await.unwrap();
+    let mut next = bumped(&o);
+    next.state = OrderState::Submitted;
+    store
+        .apply(&update(&o, next.clone()), None, now())
+        .await
+        .unwrap();
+    assert_eq!(stored(&store, &o).await, next);
+    // A writer that read version 1 loses, and writes nothing.
+    let mut stale = bumped(&o);
+    stale.state = OrderState::Cancelled;
+    let err = store
+        .apply(&update(&o, stale), None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(stored(&store, &o).await, next);
+}
+
+pub async fn an_update_never_creates_an_order(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let err = store
+        .apply(&update(&o, bumped(&o)), None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert!(store.get(&o.id).await.unwrap().is_none());
+}
+
+pub async fn envelope_ids_are_remembered(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let env = EnvelopeId::parse(uid("env")).unwrap();
+    assert!(!store.event_seen(&env).await.unwrap());
+    store.apply(&insert(&o), Some(&env), now()).await.unwrap();
+    assert!(store.event_seen(&env).await.unwrap());
+    // The same envelope with another change: refused, and nothing of it is written.
+    let mut next = bumped(&o);
+    next.state = OrderState::Cancelled;
+    let err = store
+        .apply(&update(&o, next), Some(&env), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
+    assert_eq!(stored(&store, &o).await, o);
+}
+
+pub async fn a_token_is_used_at_most_once(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let token = uid("tok");
+    let mut first = insert(&o);
+    first.callbacks.push(callback(&o, &token));
+    store.apply(&first, None, now()).await.unwrap();
+    // Another change that owes a callback on the same token: refused as a whole.
+    let mut next = bumped(&o);
+    next.state = OrderState::Submitted;
+    let mut second = update(&o, next);
+    second.callbacks.push(callback(&o, &token));
+    let err = store.apply(&second, None, now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(stored(&store, &o).await, o);
+}
+
+pub async fn callbacks_are_leased_and_handed_out_once(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let token = uid("tok");
+    let mut c = insert(&o);
+    c.callbacks.push(callback(&o, &token));
+    let applied = store.apply(&c, None, now() + LEASE).await.unwrap();
+    assert_eq!(applied.callbacks.len(), 1);
+    // Leased to the writer: nobody else gets it now.
+    let due = store.claim_due_callbacks(now(), LEASE, 10).await.unwrap();
+    assert!(
+        due.iter().all(|d| d.token.expose() != token),
+        "leased callbacks are not due"
+    );
+    // When the lease has run out, one claimer gets it, and then it is leased again.
+    let later = after_lease();
+    let due = store.claim_due_callbacks(later, LEASE, 100).await.unwrap();
+    let mine: Vec<_> = due.iter().filter(|d| d.token.expose() == token).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, applied.callbacks[0]);
+    assert_eq!(mine[0].order_id, o.id);
+    assert!(mine[0].expires_order);
+    assert!(matches!(mine[0].action, CallbackAction::Resume { .. }));
+    let again = store.claim_due_callbacks(later, LEASE, 100).await.unwrap();
+    assert!(again.iter().all(|d| d.token.expose() != token));
+}
+
+pub async fn finished_callbacks_are_not_handed_out_again(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let (t1, t2) = (uid("tok"), uid("tok"));
+    let mut c = insert(&o);
+    c.callbacks.push(callback(&o, &t1));
+    c.callbacks.push(callback(&o, &t2));
+    let ids = store.apply(&c, None, now()).await.unwrap().callbacks;
+    store
+        .finish_callback(ids[0], CallbackResult::Delivered)
+        .await
+        .unwrap();
+    let retry_at = now() + Duration::from_secs(5);
+    store
+        .finish_callback(
+            ids[1],
+            CallbackResult::Retry {
+                error: "throttled".into(),
+                next_attempt_at: retry_at,
+                outcome_unknown: true,
+            },
+        )
+        .await
+        .unwrap();
+    let soon = store.claim_due_callbacks(now(), LEASE, 100).await.unwrap();
+    assert!(soon.iter().all(|d| d.id != ids[0] && d.id != ids[1]));
+    let later = store
+        .claim_due_callbacks(retry_at + Duration::from_millis(1), LEASE, 100)
+        .await
+        .unwrap();
+    let mine: Vec<_> = later.iter().filter(|d| d.id == ids[1]).collect();
+    assert_eq!(mine.len(), 1, "due again at its retry time");
+    assert_eq!(mine[0].attempts, 1);
+    assert!(mine[0].outcome_unknown, "an unknown outcome is remembered");
+    assert!(
+        later.iter().all(|d| d.id != ids[0]),
+        "delivered stays delivered"
+    );
+    // Rejected is final too.
+    store
+        .finish_callback(
+            ids[1],
+            CallbackResult::Rejected {
+                error: "TaskTimedOut".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let last = store
+        .claim_due_callbacks(after_lease() + LEASE, LEASE, 100)
+        .await
+        .unwrap();
+    assert!(last.iter().all(|d| d.id != ids[1]));
+}
+
+pub async fn an_attempt_cut_off_is_handed_out_as_possibly_delivered(store: Store) {
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let token = uid("tok");
+    let mut c = insert(&o);
+    c.callbacks.push(callback(&o, &token));
+    let id = store.apply(&c, None, now()).await.unwrap().callbacks[0];
+    // Nobody recorded the inline attempt (its process died): when the lease runs out it is
+    // handed out again, marked as possibly delivered.
+    let due = store
+        .claim_due_callbacks(after_lease(), LEASE, 100)
+        .await
+        .unwrap();
+    let mine = due.iter().find(|d| d.id == id).expect("handed out again");
+    assert!(mine.outcome_unknown);
+}
+
+pub async fn settled_callbacks_are_not_sent(store: Store) {
+    let o = order("NYC", "alice", OrderState::Submitted, now());
+    let token = uid("tok");
+    let mut c = insert(&o);
+    c.callbacks.push(callback(&o, &token));
+    store.apply(&c, None, now()).await.unwrap();
+    let mut next = bumped(&o);
+    next.state = OrderState::Queued;
+    let mut settle = update(&o, next);
+    settle
+        .settles
+        .push(TaskToken::parse(token.as_str()).unwrap());
+    store.apply(&settle, None, now()).await.unwrap();
+    let due = store
+        .claim_due_callbacks(after_lease(), LEASE, 100)
+        .await
+        .unwrap();
+    assert!(due.iter().all(|d| d.token.expose() != token));
+}
+
+pub async fn notices_are_published_once_and_retried_when_asked(store: Store) {
+    let o = order("NYC", "alice", OrderState::Queued, now());
+    let mut c = insert(&o);
+    let tag = uid("n");
+    for kind in [NoticeKind::WaitingCompletion, NoticeKind::MakeOrder] {
+        c.notices.push(Notice {
+            kind,
+            detail: json!({"orderId": o.id, "tag": tag}),
+        });
+    }
+    store.apply(&c, None, now()).await.unwrap();
+    let mut mine = Vec::new();
+    for _ in 0..20 {
+        let due = store.claim_due_notices(now(), LEASE, 10).await.unwrap();
+        if due.is_empty() {
+            break;
+        }
+        mine.extend(
+            due.into_iter()
+                .filter(|d| d.notice.detail["tag"] == tag.as_str()),
+        );
+    }
+    assert_eq!(mine.len(), 2, "each notice handed out once");
+    assert_eq!(
+        mine[0].notice.kind,
+        NoticeKind::WaitingCompletion,
+        "in the order written"
+    );
+    assert_eq!(mine[1].notice.kind, NoticeKind::MakeOrder);
+    store
+        .finish_notice(mine[0].id, NoticeResult::Published)
+        .await
+        .unwrap();
+    let retry_at = now() + Duration::from_secs(5);
+    store
+        .finish_notice(
+            mine[1].id,
+            NoticeResult::Retry {
+                error: "InternalFailure".into(),
+                next_attempt_at: retry_at,
+            },
+        )
+        .await
+        .unwrap();
+    let later = store
+        .claim_due_notices(retry_at + Duration::from_millis(1), LEASE, 100)
+        .await
+        .unwrap();
+    let again: Vec<_> = later
+        .iter()
+        .filter(|d| d.notice.detail["tag"] == tag.as_str())
+        .collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, mine[1].id);
+    assert_eq!(again[0].attempts, 1);
+}
+
+fn ids(orders: &[Order]) -> Vec<String> {
+    orders.iter().map(|o| o.id.to_string()).collect()
+}
+
+pub async fn lists_by_state_follow_time_both_ways(store: Store) {
+    let event = uid("EVT");
+    let base = now() - chrono::Duration::hours(1);
+    let mut queued = Vec::new();
+    for i in 0..7 {
+        let o = order(
+            &event,
+            "alice",
+            OrderState::Queued,
+            base + chrono::Duration::seconds(i),
+        );
+        store.apply(&insert(&o), None, now()).await.unwrap();
+        queued.push(o);
+    }
+    let other = order(&event, "alice", OrderState::Completed, base);
+    store.apply(&insert(&other), None, now()).await.unwrap();
+    let elsewhere = order(&uid("EVT"), "alice", OrderState::Queued, base);
+    store.apply(&insert(&elsewhere), None, now()).await.unwrap();
+    let ev = EventId::parse(event.as_str()).unwrap();
+
+    let page = store
+        .list_by_state(&ev, OrderState::Queued, Direction::OldestFirst, None, 5)
+        .await
+        .unwrap();
+    assert_eq!(ids(&page.orders), ids(&queued[..5]));
+    let after = SortKey::of(&page.orders[4]);
+    let rest = store
+        .list_by_state(
+            &ev,
+            OrderState::Queued,
+            Direction::OldestFirst,
+            Some(&after),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest.orders), ids(&queued[5..]));
+    let newest = store
+        .list_by_state(&ev, OrderState::Queued, Direction::NewestFirst, None, 3)
+        .await
+        .unwrap();
+    let mut expected = ids(&queued);
+    expected.reverse();
+    assert_eq!(ids(&newest.orders), expected[..3]);
+    let before = SortKey::of(&newest.orders[2]);
+    let older = store
+        .list_by_state(
+            &ev,
+            OrderState::Queued,
+            Direction::NewestFirst,
+            Some(&before),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&older.orders), expected[3..]);
+    // A transition moves the order between lists.
+    let mut done = bumped(&queued[0]);
+    done.state = OrderState::Completed;
+    store
+        .apply(&update(&queued[0], done), None, now())
+        .await
+        .unwrap();
+    let completed = store
+        .list_by_state(&ev, OrderState::Completed, Direction::NewestFirst, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(completed.orders.len(), 2);
+    let queued_now = store
+        .list_by_state(&ev, OrderState::Queued, Direction::OldestFirst, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&queued_now.orders), ids(&queued[1..]));
+}
+
+pub async fn lists_by_user_are_newest_first(store: Store) {
+    let user = uid("user");
+    let base = now() - chrono::Duration::hours(1);
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        let event = if i % 2 == 0 { "NYC" } else { "LDN" };
+        let o = order(
+            event,
+            &user,
+            OrderState::Created,
+            base + chrono::Duration::seconds(i),
+        );
+        store.apply(&insert(&o), None, now()).await.unwrap();
+        mine.push(o);
+    }
+    store
+        .apply(
+            &insert(&order("NYC", &uid("other"), OrderState::Created, base)),
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    let u = UserId::parse(user.as_str()).unwrap();
+    let first = store.list_by_user(&u, None, 3).await.unwrap();
+    let mut expected = ids(&mine);
+    expected.reverse();
+    assert_eq!(ids(&first.orders), expected[..3]);
+    let rest = store
+        .list_by_user(&u, Some(&SortKey::of(&first.orders[2])), 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest.orders), expected[3..]);
+}
+
+pub async fn pagination_over_thousands_of_orders_sees_each_once_in_order(store: Store) {
+    let event = uid("BIG");
+    let ev = EventId::parse(event.as_str()).unwrap();
+    let base = now() - chrono::Duration::hours(2);
+    let n = 2_000;
+    let mut all = Vec::with_capacity(n);
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..n {
+        // Some share a timestamp: the order id breaks ties.
+        let o = order(
+            &event,
+            "alice",
+            OrderState::Completed,
+            base + chrono::Duration::milliseconds((i / 3) as i64),
+        );
+        all.push(o.clone());
+        let s = store.clone();
+        writes.spawn(async move { s.apply(&insert(&o), None, now()).await.unwrap() });
+        if writes.len() >= 16 {
+            writes.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(r) = writes.join_next().await {
+        r.unwrap();
+    }
+    all.sort_by_key(SortKey::of);
+    all.reverse();
+    let mut seen = Vec::with_capacity(n);
+    let mut after: Option<SortKey> = None;
+    loop {
+        let page = store
+            .list_by_state(
+                &ev,
+                OrderState::Completed,
+                Direction::NewestFirst,
+                after.as_ref(),
+                100,
+            )
+            .await
+            .unwrap();
+        if page.orders.is_empty() {
+            break;
+        }
+        after = page.orders.last().map(SortKey::of);
+        seen.extend(page.orders);
+    }
+    assert_eq!(seen.len(), n, "every order once");
+    assert_eq!(ids(&seen), ids(&all), "newest first, ties by order id");
+}
+
+pub async fn the_change_log_follows_events_and_users(store: Store) {
+    let event = uid("EVT");
+    let (latest_before, _) = store.change_window().await.unwrap();
+    let a = order(&event, "alice", OrderState::Created, now());
+    store.apply(&insert(&a), None, now()).await.unwrap();
+    let b = order(&event, "bob", OrderState::Created, now());
+    store.apply(&insert(&b), None, now()).await.unwrap();
+    let mut next = bumped(&a);
+    next.state = OrderState::Submitted;
+    let s1 = store
+        .apply(&update(&a, next), None, now())
+        .await
+        .unwrap()
+        .seq;
+
+    let ev = ChangeFilter::Event(EventId::parse(event.as_str()).unwrap());
+    let all = store.changes_after(latest_before, &ev, 100).await.unwrap();
+    let states: Vec<(String, String)> = all
+        .iter()
+        .map(|c| (c.order.order_id.clone(), c.order.state.clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (a.id.to_string(), "created".into()),
+            (b.id.to_string(), "created".into()),
+            (a.id.to_string(), "submitted".into()),
+        ]
+    );
+    assert!(
+        all.windows(2).all(|w| w[0].seq < w[1].seq),
+        "numbers increase"
+    );
+    assert_eq!(all[2].seq, s1);
+    // After a number: only what came later.
+    let later = store.changes_after(all[0].seq, &ev, 100).await.unwrap();
+    assert_eq!(later.len(), 2);
+    // A user's filter sees only theirs.
+    let alice = ChangeFilter::User(UserId::parse("alice").unwrap());
+    let mine = store
+        .changes_after(latest_before, &alice, 100)
+        .await
+        .unwrap();
+    assert!(mine.iter().all(|c| c.order.user_id == "alice"));
+    assert!(mine.iter().any(|c| c.order.order_id == a.id.as_str()));
+    let (latest, _) = store.change_window().await.unwrap();
+    assert!(latest >= s1);
+}
+
+pub async fn menus_are_kept_per_event(store: Store) {
+    let event = EventId::parse(uid("EVT")).unwrap();
+    assert!(store.get_menu(&event).await.unwrap().is_none());
+    let mut menu = Menu::default_menu();
+    menu.drinks.truncate(2);
+    store.put_menu(&event, &menu).await.unwrap();
+    assert_eq!(store.get_menu(&event).await.unwrap(), Some(menu.clone()));
+    menu.drinks.truncate(1);
+    store.put_menu(&event, &menu).await.unwrap();
+    assert_eq!(store.get_menu(&event).await.unwrap(), Some(menu));
+}
+
+pub async fn racing_writers_on_one_version_make_one_winner(store: Store) {
+    let o = order("NYC", "alice", OrderState::Queued, now());
+    store.apply(&insert(&o), None, now()).await.unwrap();
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (s, o) = (store.clone(), o.clone());
+        racers.spawn(async move {
+            let mut next = bumped(&o);
+            next.state = OrderState::Preparing;
+            next.barista_user_id = Some(UserId::parse(format!("barista-{i}")).unwrap());
+            let mut change = update(&o, next);
+            change
+                .callbacks
+                .push(callback(&o, &format!("race-{}-{i}", o.id)));
+            s.apply(&change, None, now()).await
+        });
+    }
+    let mut wins = 0;
+    while let Some(r) = racers.join_next().await {
+        match r.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let due = store
+        .claim_due_callbacks(after_lease(), LEASE, 100)
+        .await
+        .unwrap();
+    let owed = due.iter().filter(|d| d.order_id == o.id).count();
+    assert_eq!(owed, 1, "only the winner's callback was recorded");
+}
+
+pub async fn the_store_answers_pings(store: Store) {
+    store.ping().await.unwrap();
+}

@@ -1,0 +1,51 @@
+//! The store contract: every `OrderStore` adapter passes the same suite. Each case is written
+//! once against the port and instantiated per store (SQLite always; DynamoDB on moto when
+//! `OM_TEST_MOTO_URL` is set, as `scripts/test` does).
+
+mod cases;
+mod stores;
+
+/// Instantiates every case for every store.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let store = crate::stores::sqlite().await;
+                    crate::cases::$case(store.store.clone()).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = crate::stores::dynamodb().await else { return };
+                    crate::cases::$case(store.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    inserts_read_back_exactly,
+    inserting_an_existing_order_conflicts,
+    transitions_are_guarded_by_version,
+    an_update_never_creates_an_order,
+    envelope_ids_are_remembered,
+    a_token_is_used_at_most_once,
+    callbacks_are_leased_and_handed_out_once,
+    finished_callbacks_are_not_handed_out_again,
+    an_attempt_cut_off_is_handed_out_as_possibly_delivered,
+    settled_callbacks_are_not_sent,
+    notices_are_published_once_and_retried_when_asked,
+    lists_by_state_follow_time_both_ways,
+    lists_by_user_are_newest_first,
+    pagination_over_thousands_of_orders_sees_each_once_in_order,
+    the_change_log_follows_events_and_users,
+    menus_are_kept_per_event,
+    racing_writers_on_one_version_make_one_winner,
+    the_store_answers_pings,
+);
