@@ -21,6 +21,7 @@ use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
 use crate::domain::service::{OrderService, ServiceConfig};
 use crate::inbound::http::auth::{Authenticator, Hs256Verifier, IngestAuth};
 use crate::inbound::http::{AppState, router};
+use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
 use crate::outbound::eventbridge::EventBridgePublisher;
 use crate::outbound::no_events::LogOnlyPublisher;
@@ -78,8 +79,34 @@ impl Settings {
     }
 }
 
-/// The one place that turns the store configuration into a store.
-pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn OrderStore>> {
+/// How a DynamoDB store is set up (`OM_DYNAMODB_SHARDS`, `--create-table`); unused by SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Write shards per hot index key; must match what the table recorded.
+    pub dynamodb_shards: u32,
+    /// Create or update the table before use, as `order-manager migrate` does.
+    pub create_table: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            dynamodb_shards: crate::outbound::dynamodb::DEFAULT_SHARDS,
+            create_table: false,
+        }
+    }
+}
+
+/// The one place that turns the store configuration into a store (with default options).
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn OrderStore>> {
+    open_store_with(config, StoreOptions::default()).await
+}
+
+/// [`open_store`] with explicit DynamoDB options.
+pub async fn open_store_with(
+    config: &StoreConfig,
+    options: StoreOptions,
+) -> anyhow::Result<Arc<dyn OrderStore>> {
     match config {
         StoreConfig::Sqlite(path) => {
             let store = SqliteStore::open(path).with_context(|| {
@@ -88,7 +115,49 @@ pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn OrderStore>> {
             tracing::info!(store = "sqlite", path = %path.display(), "order store ready");
             Ok(Arc::new(store))
         }
+        StoreConfig::Dynamodb { table } => {
+            let store = DynamoStore::from_env(table, options.dynamodb_shards, options.create_table)
+                .await
+                .with_context(|| format!("cannot open the DynamoDB store `{table}` (OM_STORE)"))?;
+            tracing::info!(
+                store = "dynamodb",
+                table = %table,
+                shards = options.dynamodb_shards,
+                "order store ready"
+            );
+            Ok(Arc::new(store))
+        }
     }
+}
+
+/// `order-manager migrate`: brings the store's schema up to date (idempotent).
+pub async fn migrate_store(config: &StoreConfig, dynamodb_shards: u32) -> anyhow::Result<()> {
+    match config {
+        StoreConfig::Sqlite(path) => {
+            SqliteStore::open(path).with_context(|| {
+                format!(
+                    "cannot migrate the SQLite store {} (OM_STORE)",
+                    path.display()
+                )
+            })?;
+            tracing::info!(store = "sqlite", path = %path.display(), "migrations applied");
+        }
+        StoreConfig::Dynamodb { table } => {
+            let client = crate::outbound::dynamodb::client_from_env().await;
+            crate::outbound::dynamodb::migrate(&client, table, dynamodb_shards)
+                .await
+                .with_context(|| {
+                    format!("cannot migrate the DynamoDB table `{table}` (OM_STORE)")
+                })?;
+            tracing::info!(
+                store = "dynamodb",
+                table = %table,
+                shards = dynamodb_shards,
+                "table and indexes are up to date"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The backends a service runs on.
@@ -106,7 +175,9 @@ pub async fn connect_workflow(
 ) -> anyhow::Result<(Arc<dyn Workflow>, Option<Arc<EmbeddedProcessor>>)> {
     match settings.workflow {
         WorkflowKind::Embedded => {
-            let StoreConfig::Sqlite(path) = &settings.processor_store;
+            let StoreConfig::Sqlite(path) = &settings.processor_store else {
+                anyhow::bail!("OM_PROCESSOR_STORE must be `sqlite:<path>`");
+            };
             let processor =
                 EmbeddedProcessor::open(path, settings.processor).with_context(|| {
                     format!(
@@ -190,7 +261,15 @@ pub struct Application {
 impl Application {
     /// Builds the service with the backends the settings name.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store = open_store(&settings.store)?;
+        Self::build_with_store_options(settings, StoreOptions::default()).await
+    }
+
+    /// [`Application::build`] with explicit DynamoDB store options.
+    pub async fn build_with_store_options(
+        settings: Settings,
+        options: StoreOptions,
+    ) -> anyhow::Result<Application> {
+        let store = open_store_with(&settings.store, options).await?;
         let (workflow, processor) = connect_workflow(&settings).await?;
         let publisher =
             connect_publisher(settings.events, &settings.event_bus, &settings.event_source).await;

@@ -34,6 +34,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print an HS256 token for local use, signed with the service's JWT secret.
     Token(TokenArgs),
+    /// Create or update the order store's schema (OM_STORE): the DynamoDB table and its
+    /// indexes and TTL, or the SQLite migrations. Idempotent.
+    Migrate(MigrateArgs),
 }
 
 /// A value parser whose error names the environment variable as well as the flag.
@@ -50,6 +53,23 @@ where
 pub enum StoreConfig {
     /// `sqlite:<path>`
     Sqlite(PathBuf),
+    /// `dynamodb:<table>`: an Amazon DynamoDB table, through the standard AWS configuration.
+    Dynamodb { table: String },
+}
+
+/// A DynamoDB table name: 3 to 255 characters of `[A-Za-z0-9_.-]`.
+fn dynamodb_table(name: &str) -> Result<String, String> {
+    let ok = (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "a DynamoDB table name is 3 to 255 characters of [A-Za-z0-9_.-], got `{name}`"
+        ))
+    }
 }
 
 impl FromStr for StoreConfig {
@@ -58,9 +78,44 @@ impl FromStr for StoreConfig {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("sqlite", path)) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
-            _ => Err(format!("expected `sqlite:<path>`, got `{s}`")),
+            Some(("dynamodb", table)) => Ok(Self::Dynamodb {
+                table: dynamodb_table(table)?,
+            }),
+            _ => Err(format!(
+                "expected `sqlite:<path>` or `dynamodb:<table>`, got `{s}`"
+            )),
         }
     }
+}
+
+/// The embedded processor's store: SQLite only.
+fn processor_store(s: &str) -> Result<StoreConfig, String> {
+    match s.parse::<StoreConfig>() {
+        Ok(c @ StoreConfig::Sqlite(_)) => Ok(c),
+        _ => Err(format!(
+            "OM_PROCESSOR_STORE: the embedded processor keeps its executions in SQLite: expected `sqlite:<path>`, got `{s}`"
+        )),
+    }
+}
+
+/// `OM_CREATE_TABLE` (`--create-table`): a boolean.
+fn create_table(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!(
+            "OM_CREATE_TABLE: expected true or false, got `{s}`"
+        )),
+    }
+}
+
+/// `OM_DYNAMODB_SHARDS`: how many write shards each hot index key is spread over.
+fn dynamodb_shards(s: &str) -> Result<u32, String> {
+    let max = crate::outbound::dynamodb::MAX_SHARDS;
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("OM_DYNAMODB_SHARDS: expected 1 to {max}, got `{s}`"))
 }
 
 /// Which workflow the service calls back.
@@ -209,14 +264,22 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "OM_LISTEN", default_value = "127.0.0.1:8080", value_parser = named::<SocketAddr>("OM_LISTEN"))]
     pub listen: SocketAddr,
-    /// Order store: `sqlite:<path>`.
+    /// Order store: `sqlite:<path>` or `dynamodb:<table>`.
     #[arg(long, env = "OM_STORE", default_value = "sqlite:data/orders.db", value_parser = named::<StoreConfig>("OM_STORE"))]
     pub store: StoreConfig,
+    /// DynamoDB: write shards per hot index key (1-64). Fixed when the table is created:
+    /// a different value on an existing table stops start-up.
+    #[arg(long, env = "OM_DYNAMODB_SHARDS", default_value = "8", value_parser = dynamodb_shards)]
+    pub dynamodb_shards: u32,
+    /// DynamoDB: create or update the table at start-up, as `order-manager migrate` does
+    /// (for local use; in production, run `migrate` once per deployment).
+    #[arg(long, env = "OM_CREATE_TABLE", value_parser = create_table, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub create_table: bool,
     /// Workflow to call back.
     #[arg(long, env = "OM_WORKFLOW", value_enum, default_value = "embedded")]
     pub workflow: WorkflowKind,
     /// Embedded processor: where it keeps its executions (`sqlite:<path>`).
-    #[arg(long, env = "OM_PROCESSOR_STORE", default_value = "sqlite:data/processor.db", value_parser = named::<StoreConfig>("OM_PROCESSOR_STORE"))]
+    #[arg(long, env = "OM_PROCESSOR_STORE", default_value = "sqlite:data/processor.db", value_parser = processor_store)]
     pub processor_store: StoreConfig,
     /// Embedded processor: how long an order waits for the customer's drink.
     #[arg(long, env = "OM_CUSTOMER_TIMEOUT", default_value = "300s", value_parser = named::<Span>("OM_CUSTOMER_TIMEOUT"))]
@@ -343,6 +406,20 @@ impl FromStr for Span {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Order store: `sqlite:<path>` or `dynamodb:<table>`.
+    #[arg(long, env = "OM_STORE", default_value = "sqlite:data/orders.db", value_parser = named::<StoreConfig>("OM_STORE"))]
+    pub store: StoreConfig,
+    /// DynamoDB: write shards per hot index key (1-64), recorded in the table when it is
+    /// created.
+    #[arg(long, env = "OM_DYNAMODB_SHARDS", default_value = "8", value_parser = dynamodb_shards)]
+    pub dynamodb_shards: u32,
+    /// Log format.
+    #[arg(long, env = "OM_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
     /// The user id (`sub`).
     #[arg(long)]
@@ -409,6 +486,63 @@ mod tests {
             let err = Cli::try_parse_from(["order-manager", flag, value]).unwrap_err();
             assert!(err.to_string().contains(var), "{flag} {value}: {err}");
         }
+    }
+
+    #[test]
+    fn dynamodb_stores_parse_and_bad_ones_name_their_variable() {
+        let cli = Cli::try_parse_from([
+            "order-manager",
+            "--store",
+            "dynamodb:orders.prod-1",
+            "--dynamodb-shards",
+            "16",
+            "--create-table",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.serve.store,
+            StoreConfig::Dynamodb {
+                table: "orders.prod-1".into()
+            }
+        );
+        assert_eq!(cli.serve.dynamodb_shards, 16);
+        assert!(cli.serve.create_table);
+        let cli = Cli::try_parse_from(["order-manager"]).unwrap();
+        assert_eq!(cli.serve.dynamodb_shards, 8);
+        assert!(!cli.serve.create_table);
+        for (flag, value, var) in [
+            ("--store", "dynamodb:ab", "OM_STORE"),
+            ("--store", "dynamodb:has space", "OM_STORE"),
+            ("--store", "dynamodb:", "OM_STORE"),
+            ("--dynamodb-shards", "0", "OM_DYNAMODB_SHARDS"),
+            ("--dynamodb-shards", "65", "OM_DYNAMODB_SHARDS"),
+            ("--processor-store", "dynamodb:orders", "OM_PROCESSOR_STORE"),
+        ] {
+            let err = Cli::try_parse_from(["order-manager", flag, value]).unwrap_err();
+            assert!(err.to_string().contains(var), "{flag} {value}: {err}");
+        }
+        let err = Cli::try_parse_from(["order-manager", "--create-table=maybe"]).unwrap_err();
+        assert!(err.to_string().contains("OM_CREATE_TABLE"), "{err}");
+        let cli = Cli::try_parse_from(["order-manager", "--create-table=false"]).unwrap();
+        assert!(!cli.serve.create_table);
+        let long = format!("dynamodb:{}", "t".repeat(256));
+        assert!(long.parse::<StoreConfig>().is_err());
+    }
+
+    #[test]
+    fn migrate_takes_the_store() {
+        let cli = Cli::try_parse_from(["order-manager", "migrate", "--store", "dynamodb:orders"])
+            .unwrap();
+        let Some(Command::Migrate(args)) = cli.command else {
+            panic!("not migrate")
+        };
+        assert_eq!(
+            args.store,
+            StoreConfig::Dynamodb {
+                table: "orders".into()
+            }
+        );
+        assert_eq!(args.dynamodb_shards, 8);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use order_manager::app::{Application, Settings, shutdown_signal};
-use order_manager::config::{Cli, Command, LogFormat, ServeArgs, TokenArgs};
+use order_manager::app::{Application, Settings, StoreOptions, migrate_store, shutdown_signal};
+use order_manager::config::{Cli, Command, LogFormat, MigrateArgs, ServeArgs, TokenArgs};
 use order_manager::inbound::http::auth::issue_local_token;
 
 fn init_tracing(format: LogFormat) {
@@ -28,10 +28,21 @@ fn token(args: TokenArgs) -> Result<(), String> {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     init_tracing(args.log_format);
     let settings = Settings::from_args(&args)?;
-    let app = Application::build(settings)
+    let options = StoreOptions {
+        dynamodb_shards: args.dynamodb_shards,
+        create_table: args.create_table,
+    };
+    let app = Application::build_with_store_options(settings, options)
         .await
         .map_err(|e| format!("{e:#}"))?;
     app.run_until(shutdown_signal())
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+async fn migrate(args: MigrateArgs) -> Result<(), String> {
+    init_tracing(args.log_format);
+    migrate_store(&args.store, args.dynamodb_shards)
         .await
         .map_err(|e| format!("{e:#}"))
 }
@@ -41,6 +52,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Token(args)) => token(args),
+        Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     };

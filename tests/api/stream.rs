@@ -195,7 +195,7 @@ async fn an_unknown_last_event_id_asks_for_a_reload() {
         &app,
         "/v1/orders/stream?event_id=NYC",
         &app.barista("b"),
-        Some("999999"),
+        Some("18446744073709551000"),
     )
     .await;
     let e = s.next(Duration::from_secs(2)).await.unwrap();

@@ -479,11 +479,11 @@ pub async fn lists_by_user_are_newest_first(store: Store) {
     assert_eq!(ids(&rest.orders), expected[3..]);
 }
 
-pub async fn pagination_over_thousands_of_orders_sees_each_once_in_order(store: Store) {
+/// `n` orders written `concurrency` at a time, then read back 100 per page.
+pub async fn pagination_sees_each_order_once_in_order(store: Store, n: usize, concurrency: usize) {
     let event = uid("BIG");
     let ev = EventId::parse(event.as_str()).unwrap();
     let base = now() - chrono::Duration::hours(2);
-    let n = 2_000;
     let mut all = Vec::with_capacity(n);
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -496,8 +496,21 @@ pub async fn pagination_over_thousands_of_orders_sees_each_once_in_order(store: 
         );
         all.push(o.clone());
         let s = store.clone();
-        writes.spawn(async move { s.apply(&insert(&o), None, now()).await.unwrap() });
-        if writes.len() >= 16 {
+        writes.spawn(async move {
+            // A store may answer `Unavailable` under load (moto does, to concurrent
+            // transactions): a writer tries again, as the service's callers do after a 503.
+            for attempt in 0.. {
+                match s.apply(&insert(&o), None, now()).await {
+                    Ok(_) => return,
+                    Err(StoreError::Unavailable(e)) if attempt < 10 => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        });
+        if writes.len() >= concurrency {
             writes.join_next().await.unwrap().unwrap();
         }
     }

@@ -257,6 +257,16 @@ impl Api {
         .await
     }
 
+    /// `POST /v1/orders/{id}/claim` as the barista `sub`.
+    pub async fn claim(&self, order_id: &str, sub: &str) -> Result<Reply, reqwest::Error> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/orders/{order_id}/claim", self.base))
+                .bearer_auth(barista_named(sub)),
+        )
+        .await
+    }
+
     /// `GET /v1/orders/{id}` as `user`.
     pub async fn get(&self, order_id: &str, user: &str) -> Result<Reply, reqwest::Error> {
         self.send(
@@ -290,5 +300,9 @@ pub fn customer(sub: &str) -> String {
 }
 
 pub fn barista() -> String {
-    token(BARISTA, &["admin".to_string()])
+    barista_named(BARISTA)
+}
+
+pub fn barista_named(sub: &str) -> String {
+    token(sub, &["admin".to_string()])
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use order_manager::app::{Application, Backends, Settings, connect_workflow, open_store};
 use order_manager::config::{EventsKind, StoreConfig, WorkflowKind};
 use order_manager::domain::ids::EventId;
-use order_manager::domain::ports::{EventPublisher, Workflow};
+use order_manager::domain::ports::{EventPublisher, OrderStore, Workflow};
 use order_manager::domain::service::ServiceConfig;
 use order_manager::inbound::http::auth::issue_local_token;
+use order_manager::outbound::dynamodb::{DynamoStore, migrate};
 use order_manager::outbound::embedded::ProcessorConfig;
 use order_manager::outbound::no_events::LogOnlyPublisher;
 use reqwest::{Method, StatusCode};
@@ -60,6 +61,28 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     }
 }
 
+/// The store the suite runs on: the settings' SQLite file, or, with `OM_TEST_STORE=dynamodb`
+/// (as `scripts/test` runs the suite a second time), a fresh table on moto.
+async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
+    if std::env::var("OM_TEST_STORE").as_deref() != Ok("dynamodb") {
+        return open_store(&settings.store).await.unwrap();
+    }
+    let moto = std::env::var("OM_TEST_MOTO_URL")
+        .expect("OM_TEST_STORE=dynamodb needs OM_TEST_MOTO_URL (scripts/test sets both)");
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .endpoint_url(moto)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let table = unique("api");
+    migrate(&client, &table, 4).await.unwrap();
+    Arc::new(DynamoStore::connect(client, &table, 4).await.unwrap())
+}
+
 impl TestApp {
     /// The application with `workflow` as its workflow adapter.
     pub async fn spawn(workflow: Arc<dyn Workflow>) -> TestApp {
@@ -83,7 +106,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(&dir);
         tweak(&mut settings);
-        let store = open_store(&settings.store).unwrap();
+        let store = test_store(&settings).await;
         let backends = Backends {
             store,
             workflow,
@@ -99,7 +122,7 @@ impl TestApp {
         let mut settings = test_settings(&dir);
         settings.workflow = WorkflowKind::Embedded;
         tweak(&mut settings);
-        let store = open_store(&settings.store).unwrap();
+        let store = test_store(&settings).await;
         let (workflow, processor) = connect_workflow(&settings).await.unwrap();
         let backends = Backends {
             store,
