@@ -16,11 +16,11 @@
 
 use std::time::Duration;
 
+use crate::outbound::aws::{shared_config, timeouts};
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::http::HttpResponse;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
-use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsOutput};
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
@@ -62,21 +62,10 @@ impl EventBridgePublisher {
     /// credentials...), with short time-outs and 2 attempts: what does not go through quickly
     /// stays in the outbox and the dispatcher tries again later.
     pub async fn from_env(bus: impl Into<String>, source: impl Into<String>) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        if shared.region().is_none() {
-            tracing::warn!(
-                "no AWS region configured (AWS_REGION): events will fail to publish and be retried until one is"
-            );
-        }
+        let shared = shared_config("publishing events").await;
         let config = aws_sdk_eventbridge::config::Builder::from(&shared)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(4))
-                    .build(),
-            )
+            .timeout_config(timeouts(Duration::from_secs(2), Duration::from_secs(4)))
             .build();
         Self::new(Client::from_conf(config), bus, source)
     }

@@ -1,5 +1,6 @@
 //! Adapters for the domain's ports: the stores, the workflow and the event bus.
 
+pub mod aws;
 pub mod dynamodb;
 pub mod embedded;
 pub mod eventbridge;

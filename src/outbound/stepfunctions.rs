@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
+use crate::outbound::aws::{shared_config, timeouts};
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::config::retry::RetryConfig;
-use aws_sdk_sfn::config::timeout::TimeoutConfig;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
@@ -48,24 +48,13 @@ impl StepFunctionsWorkflow {
     /// credentials...), with short time-outs: callbacks are tried inline on a request path,
     /// and what does not go through quickly is left to the dispatcher.
     pub async fn from_env() -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        if shared.region().is_none() {
-            tracing::warn!(
-                "no AWS region configured (AWS_REGION): Step Functions callbacks will fail and be retried until one is"
-            );
-        }
+        let shared = shared_config("Step Functions callbacks").await;
         let config = aws_sdk_sfn::config::Builder::from(&shared)
             // One attempt per call: the service retries itself, with backoff and with the
             // knowledge of what an earlier attempt may have done (an SDK retry that gets
             // "TaskTimedOut" after a lost answer would look like a dead token).
             .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(4))
-                    .build(),
-            )
+            .timeout_config(timeouts(Duration::from_secs(2), Duration::from_secs(4)))
             .build();
         Self::new(Client::from_conf(config))
     }

@@ -27,7 +27,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::common::{TestApp, eventually, sfn, unique};
+use crate::common::{self, TestApp, eventually, sfn, unique};
 
 const USER: &str = "5d1e7f3a-9b2c-4d6e-8f0a-3b4c5d6e7f80";
 const BARISTA: &str = "barista-events";
@@ -35,24 +35,6 @@ const BARISTA: &str = "barista-events";
 const DEADLINE: Duration = Duration::from_secs(10);
 /// Several dispatcher rounds (every 50 ms) and more than the longest retry delay (200 ms).
 const QUIET_PERIOD: Duration = Duration::from_millis(400);
-
-/// The moto base URL, or `None` (after saying so) when the test should be skipped.
-fn moto_url() -> Option<String> {
-    match std::env::var("OM_TEST_MOTO_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ => {
-            assert!(
-                std::env::var_os("OM_TEST_REQUIRE_MOTO").is_none(),
-                "OM_TEST_REQUIRE_MOTO is set but OM_TEST_MOTO_URL is not: start moto \
-                 (`moto_server -H 127.0.0.1 -p 5055`) and set OM_TEST_MOTO_URL=http://127.0.0.1:5055"
-            );
-            eprintln!(
-                "skipping the EventBridge round trip against moto: OM_TEST_MOTO_URL is unset"
-            );
-            None
-        }
-    }
-}
 
 /// Queues order A, awaits `after_first`, drives A through claim, unclaim, claim, complete and
 /// cancels order B (queued meanwhile) as a barista. Returns their ids.
@@ -276,7 +258,9 @@ fn assert_event(event: &Value, order_id: &str, expected: (&str, &str, &str), sou
 
 #[tokio::test]
 async fn transitions_reach_a_rule_on_the_bus_as_the_apps_read_them() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = common::moto_url("the EventBridge round trip against moto") else {
+        return;
+    };
     let bus = MotoBus::create(&url).await;
     let publisher = EventBridgePublisher::new(bus.events.clone(), &bus.bus, &bus.source);
     let (workflow, _calls) = sfn::accepting();

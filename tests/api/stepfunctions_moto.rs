@@ -26,24 +26,6 @@ const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sfn";
 /// Upper bound for anything moto does asynchronously (messages, execution status).
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// The moto base URL, or `None` (after saying so) when the tests should be skipped.
-fn moto_url() -> Option<String> {
-    match std::env::var("OM_TEST_MOTO_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ => {
-            assert!(
-                std::env::var_os("OM_TEST_REQUIRE_MOTO").is_none(),
-                "OM_TEST_REQUIRE_MOTO is set but OM_TEST_MOTO_URL is not: start moto \
-                 (`moto_server -H 127.0.0.1 -p 5055`) and set OM_TEST_MOTO_URL=http://127.0.0.1:5055"
-            );
-            eprintln!(
-                "skipping the Step Functions round trip against moto: OM_TEST_MOTO_URL is unset"
-            );
-            None
-        }
-    }
-}
-
 /// A two-wait workflow in moto, and the queue its tasks send their tokens to.
 struct MotoWorkflow {
     sfn: aws_sdk_sfn::Client,
@@ -279,7 +261,9 @@ async fn queued_order_of_a_real_execution(app: &TestApp, wf: &MotoWorkflow) -> (
 
 #[tokio::test]
 async fn submission_and_completion_resume_a_real_execution_to_succeeded() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = common::moto_url("the Step Functions round trip against moto") else {
+        return;
+    };
     let wf = MotoWorkflow::create(&url).await;
     let app = TestApp::spawn(Arc::new(StepFunctionsWorkflow::new(wf.sfn.clone()))).await;
     let (order_id, execution_arn) = queued_order_of_a_real_execution(&app, &wf).await;
@@ -326,7 +310,9 @@ async fn submission_and_completion_resume_a_real_execution_to_succeeded() {
 
 #[tokio::test]
 async fn barista_cancel_of_a_queued_order_fails_the_real_execution() {
-    let Some(url) = moto_url() else { return };
+    let Some(url) = common::moto_url("the Step Functions round trip against moto") else {
+        return;
+    };
     let wf = MotoWorkflow::create(&url).await;
     let app = TestApp::spawn(Arc::new(StepFunctionsWorkflow::new(wf.sfn.clone()))).await;
     let (order_id, execution_arn) = queued_order_of_a_real_execution(&app, &wf).await;

@@ -70,12 +70,7 @@ impl std::fmt::Debug for DynamoStore {
 /// credentials...), with modest time-outs and the standard retry mode (3 attempts, with
 /// backoff) for throttling and transient failures.
 pub async fn client_from_env() -> Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    if shared.region().is_none() {
-        tracing::warn!(
-            "no AWS region configured (AWS_REGION): the DynamoDB store cannot be reached"
-        );
-    }
+    let shared = crate::outbound::aws::shared_config("the DynamoDB store").await;
     let config = aws_sdk_dynamodb::config::Builder::from(&shared)
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(

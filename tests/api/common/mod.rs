@@ -61,6 +61,22 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     }
 }
 
+/// The moto base URL (`OM_TEST_MOTO_URL`, set by `scripts/test`), or `None` after saying
+/// that `what` is skipped; with `OM_TEST_REQUIRE_MOTO` set, a missing URL fails instead.
+pub fn moto_url(what: &str) -> Option<String> {
+    match std::env::var("OM_TEST_MOTO_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
+        _ => {
+            assert!(
+                std::env::var_os("OM_TEST_REQUIRE_MOTO").is_none(),
+                "OM_TEST_REQUIRE_MOTO is set but OM_TEST_MOTO_URL is not: run scripts/test"
+            );
+            eprintln!("skipping {what}: OM_TEST_MOTO_URL is unset (scripts/test sets it)");
+            None
+        }
+    }
+}
+
 /// The store the suite runs on: the settings' SQLite file, or, with `OM_TEST_STORE=dynamodb`
 /// (as `scripts/test` runs the suite a second time), a fresh table on moto.
 async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
