@@ -15,7 +15,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
-use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::{PutEventsResultEntry, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -87,23 +86,9 @@ struct MotoBus {
 
 impl MotoBus {
     async fn create(url: &str) -> MotoBus {
-        let credentials = Credentials::new("testing", "testing", None, None, "moto-tests");
-        let events = Client::from_conf(
-            aws_sdk_eventbridge::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .endpoint_url(url)
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-                .credentials_provider(credentials)
-                .endpoint_url(url)
-                .build(),
-        );
+        let conf = common::moto_config(url);
+        let events = Client::new(&conf);
+        let sqs = aws_sdk_sqs::Client::new(&conf);
         let bus = unique("om-bus");
         let source = unique("om.test.orders");
         let rule = unique("om-to-sqs");

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sfn::types::ExecutionStatus;
 use order_manager::outbound::stepfunctions::StepFunctionsWorkflow;
 use reqwest::StatusCode;
@@ -51,23 +50,9 @@ impl MotoWorkflow {
             .unwrap_or_else(|e| panic!("moto at {url} does not answer: {e}"));
         assert!(res.status().is_success(), "moto config: {}", res.status());
 
-        let credentials = Credentials::new("testing", "testing", None, None, "moto-tests");
-        let sfn = aws_sdk_sfn::Client::from_conf(
-            aws_sdk_sfn::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .endpoint_url(url)
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-                .credentials_provider(credentials)
-                .endpoint_url(url)
-                .build(),
-        );
+        let conf = common::moto_config(url);
+        let sfn = aws_sdk_sfn::Client::new(&conf);
+        let sqs = aws_sdk_sqs::Client::new(&conf);
 
         let queue_url = sqs
             .create_queue()

@@ -77,6 +77,23 @@ pub fn moto_url(what: &str) -> Option<String> {
     }
 }
 
+/// The AWS SDK configuration of every client the suite points at moto.
+pub fn moto_config(url: &str) -> aws_config::SdkConfig {
+    use aws_sdk_sfn::config::{Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "moto-tests",
+        )))
+        .endpoint_url(url)
+        .build()
+}
+
 /// The store the suite runs on: the settings' SQLite file, or, with `OM_TEST_STORE=dynamodb`
 /// (as `scripts/test` runs the suite a second time), a fresh table on moto.
 async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
@@ -85,15 +102,7 @@ async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
     }
     let moto = std::env::var("OM_TEST_MOTO_URL")
         .expect("OM_TEST_STORE=dynamodb needs OM_TEST_MOTO_URL (scripts/test sets both)");
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .endpoint_url(moto)
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let client = aws_sdk_dynamodb::Client::new(&moto_config(&moto));
     let table = unique("api");
     migrate(&client, &table, 4).await.unwrap();
     Arc::new(DynamoStore::connect(client, &table, 4).await.unwrap())
