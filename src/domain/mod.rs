@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod events;
+pub mod follow;
 pub mod ids;
 pub mod lifecycle;
 pub mod list;

@@ -206,6 +206,13 @@ pub trait OrderStore: Send + Sync + 'static {
     /// kept (a client that asks from before it may have missed changes).
     async fn change_window(&self) -> Result<(u64, u64), StoreError>;
 
+    /// How far back, in change numbers, an entry can still become visible after entries
+    /// numbered later already are: a reader that follows the log looks back this far (and
+    /// drops what it has already seen). 0 where numbers are given at commit, in commit order.
+    fn change_log_lag(&self) -> u64 {
+        0
+    }
+
     /// The menu stored for `event`, if a barista set one.
     async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError>;
 

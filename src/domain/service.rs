@@ -169,6 +169,11 @@ impl OrderService {
         Ok(self.store.changes_after(after, filter, limit).await?)
     }
 
+    /// How far back a reader of the change log must look (see `OrderStore::change_log_lag`).
+    pub fn change_log_lag(&self) -> u64 {
+        self.store.change_log_lag()
+    }
+
     /// The latest change number and the oldest one still kept.
     pub async fn change_window(&self) -> Result<(u64, u64), ServiceError> {
         Ok(self.store.change_window().await?)

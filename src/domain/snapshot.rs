@@ -16,6 +16,10 @@ pub struct OrderSnapshot {
     pub drink: Option<DrinkOrder>,
     pub barista_user_id: Option<String>,
     pub cancel_reason: Option<String>,
+    /// The order's version: each change makes it one higher, so a client that gets the same
+    /// change twice (a resumed stream may repeat some) keeps the highest.
+    #[serde(default)]
+    pub version: u64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -35,6 +39,7 @@ impl From<&Order> for OrderSnapshot {
             drink: o.drink.clone(),
             barista_user_id: o.barista_user_id.as_ref().map(ToString::to_string),
             cancel_reason: o.cancel_reason.map(|r| r.as_str().to_string()),
+            version: o.version,
             created_at: rfc3339(o.created_at),
             updated_at: rfc3339(o.updated_at),
         }

@@ -92,6 +92,16 @@ impl Stream {
         }
     }
 
+    /// The next `order` event of an order other than `seen`.
+    async fn next_new_order(&mut self, seen: &str) -> Sse {
+        loop {
+            let e = self.next_order().await;
+            if e.json()["order_id"] != seen {
+                return e;
+            }
+        }
+    }
+
     /// Asserts that no order event arrives within `wait`.
     async fn assert_quiet(&mut self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
@@ -173,8 +183,13 @@ async fn a_reconnecting_client_resumes_without_gaps() {
         seen.id.as_deref(),
     )
     .await;
+    // A resumed stream may repeat changes from just before the resume point (stores that
+    // number changes before they are visible look back: see `domain::follow`).
     for id in &missed {
-        assert_eq!(s.next_order().await.json()["order_id"], id.as_str());
+        assert_eq!(
+            s.next_new_order(&first).await.json()["order_id"],
+            id.as_str()
+        );
     }
     s.assert_quiet(Duration::from_millis(300)).await;
     // The query parameter works as the header does.
@@ -183,7 +198,10 @@ async fn a_reconnecting_client_resumes_without_gaps() {
         seen.id.unwrap()
     );
     let mut s = Stream::open(&app, &path, &barista, None).await;
-    assert_eq!(s.next_order().await.json()["order_id"], missed[0].as_str());
+    assert_eq!(
+        s.next_new_order(&first).await.json()["order_id"],
+        missed[0].as_str()
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use order_manager::domain::follow::ChangeFollower;
 use order_manager::domain::ids::{EnvelopeId, EventId, OrderId, OrderNumber, TaskToken, UserId};
 use order_manager::domain::lifecycle::{Callback, CallbackAction, Change};
 use order_manager::domain::list::{Direction, SortKey};
@@ -13,6 +14,8 @@ use order_manager::domain::order::{DrinkOrder, Order, OrderState, now};
 use order_manager::domain::ports::{
     CallbackResult, ChangeFilter, NoticeResult, OrderStore, StoreError,
 };
+use order_manager::domain::service::{OrderService, ServiceConfig};
+use order_manager::outbound::no_events::LogOnlyPublisher;
 use serde_json::json;
 
 type Store = Arc<dyn OrderStore>;
@@ -480,21 +483,42 @@ pub async fn lists_by_user_are_newest_first(store: Store) {
 }
 
 /// `n` orders written `concurrency` at a time, then read back 100 per page.
-pub async fn pagination_sees_each_order_once_in_order(store: Store, n: usize, concurrency: usize) {
+/// `applied` orders written by transitions (`concurrency` at a time) and `imported` more
+/// bulk-loaded, in one event and state, listed 100 a page both ways: each exactly once, in
+/// order.
+pub async fn pagination_sees_each_order_once_in_order(
+    under: &crate::stores::Under,
+    applied: usize,
+    imported: usize,
+    concurrency: usize,
+) {
+    let store = under.store.clone();
+    let n = applied + imported;
     let event = uid("BIG");
     let ev = EventId::parse(event.as_str()).unwrap();
     let base = now() - chrono::Duration::hours(2);
-    let mut all = Vec::with_capacity(n);
+    // Some share a timestamp: the order id breaks ties. Transitions and the bulk load
+    // interleave in time.
+    let all: Vec<Order> = (0..n)
+        .map(|i| {
+            order(
+                &event,
+                "alice",
+                OrderState::Completed,
+                base + chrono::Duration::milliseconds((i / 3) as i64),
+            )
+        })
+        .collect();
+    // Every `stride`-th order by a transition, the rest by the bulk load.
+    let stride = n / applied.max(1);
+    let (by_transition, by_import): (Vec<_>, Vec<_>) = all
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| applied > 0 && i % stride == 0 && i / stride < applied);
+    assert_eq!(by_transition.len(), applied);
     let mut writes = tokio::task::JoinSet::new();
-    for i in 0..n {
-        // Some share a timestamp: the order id breaks ties.
-        let o = order(
-            &event,
-            "alice",
-            OrderState::Completed,
-            base + chrono::Duration::milliseconds((i / 3) as i64),
-        );
-        all.push(o.clone());
+    for (_, o) in by_transition {
         let s = store.clone();
         writes.spawn(async move {
             // A store may answer `Unavailable` under load (moto does, to concurrent
@@ -502,8 +526,7 @@ pub async fn pagination_sees_each_order_once_in_order(store: Store, n: usize, co
             for attempt in 0.. {
                 match s.apply(&insert(&o), None, now()).await {
                     Ok(_) => return,
-                    Err(StoreError::Unavailable(e)) if attempt < 10 => {
-                        let _ = e;
+                    Err(StoreError::Unavailable(_)) if attempt < 10 => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     Err(e) => panic!("{e:?}"),
@@ -517,29 +540,129 @@ pub async fn pagination_sees_each_order_once_in_order(store: Store, n: usize, co
     while let Some(r) = writes.join_next().await {
         r.unwrap();
     }
-    all.sort_by_key(SortKey::of);
-    all.reverse();
-    let mut seen = Vec::with_capacity(n);
-    let mut after: Option<SortKey> = None;
-    loop {
-        let page = store
-            .list_by_state(
-                &ev,
-                OrderState::Completed,
-                Direction::NewestFirst,
-                after.as_ref(),
-                100,
-            )
-            .await
-            .unwrap();
-        if page.orders.is_empty() {
+    // After the transitions: moto copies the whole table for each transaction.
+    let started = std::time::Instant::now();
+    under
+        .import(by_import.into_iter().map(|(_, o)| o).collect())
+        .await;
+    eprintln!("bulk load: {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let mut want = all;
+    want.sort_by_key(SortKey::of);
+    for direction in [Direction::OldestFirst, Direction::NewestFirst] {
+        if direction == Direction::NewestFirst {
+            want.reverse();
+        }
+        let mut seen = Vec::with_capacity(n);
+        let mut after: Option<SortKey> = None;
+        loop {
+            let page = store
+                .list_by_state(&ev, OrderState::Completed, direction, after.as_ref(), 100)
+                .await
+                .unwrap();
+            if page.orders.is_empty() {
+                break;
+            }
+            after = page.orders.last().map(SortKey::of);
+            seen.extend(page.orders);
+        }
+        assert_eq!(seen.len(), n, "{direction:?}: every order once");
+        assert_eq!(
+            ids(&seen),
+            ids(&want),
+            "{direction:?}: in order, ties by order id"
+        );
+    }
+    eprintln!("listing both ways: {:?}", started.elapsed());
+}
+
+/// A workflow the follower case never calls.
+struct NoWorkflow;
+
+#[async_trait::async_trait]
+impl order_manager::domain::ports::Workflow for NoWorkflow {
+    async fn start(
+        &self,
+        _: &OrderId,
+        _: &UserId,
+        _: &EventId,
+    ) -> Result<(), order_manager::domain::ports::StartError> {
+        unreachable!("the follower case starts no workflow")
+    }
+    async fn resume(
+        &self,
+        _: &TaskToken,
+        _: &serde_json::Value,
+    ) -> Result<(), order_manager::domain::ports::CallbackError> {
+        unreachable!("the follower case sends no callback")
+    }
+    async fn fail(
+        &self,
+        _: &TaskToken,
+        _: &str,
+        _: &str,
+    ) -> Result<(), order_manager::domain::ports::CallbackError> {
+        unreachable!("the follower case sends no callback")
+    }
+}
+
+/// Reads `follower` until nothing more is visible (the indexes of some stores lag a little).
+async fn drain(follower: &mut ChangeFollower, want: usize) -> Vec<(String, u64)> {
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        while let Some(c) = follower.next().await.unwrap() {
+            got.push((c.order.order_id, c.order.version));
+        }
+        if got.len() >= want {
             break;
         }
-        after = page.orders.last().map(SortKey::of);
-        seen.extend(page.orders);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(seen.len(), n, "every order once");
-    assert_eq!(ids(&seen), ids(&all), "newest first, ties by order id");
+    got
+}
+
+/// A follower of the change log gets every change once, including one numbered before
+/// changes it has already delivered (a slow writer's, on a store that numbers changes before
+/// they become visible); a follower that resumes from a position gets at least every change
+/// after it.
+pub async fn a_follower_gets_every_change_once_even_when_it_appears_late(store: Store) {
+    let service = OrderService::new(
+        store.clone(),
+        Arc::new(NoWorkflow),
+        Arc::new(LogOnlyPublisher),
+        ServiceConfig::new(EventId::parse("NYC").unwrap()),
+    );
+    let event = uid("FOL");
+    let filter = ChangeFilter::Event(EventId::parse(event.as_str()).unwrap());
+    let (latest, _) = store.change_window().await.unwrap();
+    let mut follower = ChangeFollower::new(service.clone(), filter.clone(), latest, None);
+    // A change stamped before `b`, whose write was slow: it becomes visible after `b`'s.
+    let slow = order(&event, "alice", OrderState::Created, now());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let b = order(&event, "bob", OrderState::Created, now());
+    store.apply(&insert(&b), None, now()).await.unwrap();
+    let first = drain(&mut follower, 1).await;
+    assert_eq!(first, vec![(b.id.to_string(), 1)]);
+    let resume_at = follower.position();
+    store.apply(&insert(&slow), None, now()).await.unwrap();
+    let mut next = bumped(&b);
+    next.state = OrderState::Submitted;
+    store.apply(&update(&b, next), None, now()).await.unwrap();
+    let later = drain(&mut follower, 2).await;
+    let mut later_sorted = later.clone();
+    later_sorted.sort();
+    let mut want = vec![(slow.id.to_string(), 1), (b.id.to_string(), 2)];
+    want.sort();
+    assert_eq!(later_sorted, want, "each change once, the late one too");
+    // Nothing is delivered twice, however often the follower looks.
+    assert!(drain(&mut follower, 0).await.is_empty());
+    // Resuming from where the first change was delivered: everything after it comes again
+    // (a resumed follower may repeat what it had before; the order's version tells).
+    let mut resumed = ChangeFollower::new(service, filter, latest, Some(resume_at));
+    let again = drain(&mut resumed, 2).await;
+    for change in &want {
+        assert!(again.contains(change), "{change:?} in {again:?}");
+    }
 }
 
 pub async fn the_change_log_follows_events_and_users(store: Store) {

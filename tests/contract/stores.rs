@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use order_manager::domain::order::Order;
 use order_manager::domain::ports::OrderStore;
 use order_manager::outbound::dynamodb::{DynamoStore, migrate};
 use order_manager::outbound::sqlite::SqliteStore;
@@ -10,14 +11,34 @@ use tempfile::TempDir;
 /// A store and what must live as long as it.
 pub struct Under {
     pub store: Arc<dyn OrderStore>,
+    bulk: Bulk,
     _dir: Option<TempDir>,
+}
+
+/// The store's own bulk-load path (not part of the port).
+enum Bulk {
+    Sqlite(Arc<SqliteStore>),
+    Dynamo(DynamoStore),
+}
+
+impl Under {
+    /// Bulk-loads `orders` through the adapter's `import`.
+    pub async fn import(&self, orders: Vec<Order>) {
+        let n = orders.len() as u64;
+        let loaded = match &self.bulk {
+            Bulk::Sqlite(s) => s.import(orders).await,
+            Bulk::Dynamo(d) => d.import(&orders).await,
+        };
+        assert_eq!(loaded.unwrap(), n);
+    }
 }
 
 pub async fn sqlite() -> Under {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("orders.db")).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("orders.db")).unwrap());
     Under {
-        store: Arc::new(store),
+        store: store.clone(),
+        bulk: Bulk::Sqlite(store),
         _dir: Some(dir),
     }
 }
@@ -50,7 +71,8 @@ pub async fn dynamodb() -> Option<Under> {
     migrate(&client, &table, 4).await.unwrap();
     let store = DynamoStore::connect(client, &table, 4).await.unwrap();
     Some(Under {
-        store: Arc::new(store),
+        store: Arc::new(store.clone()),
+        bulk: Bulk::Dynamo(store),
         _dir: None,
     })
 }

@@ -24,6 +24,13 @@ use crate::domain::ports::{Applied, StoreError};
 const MAX_ITEMS: usize = 100;
 /// Attempts at a transaction that was cancelled only because of throttling.
 const THROTTLED_ATTEMPTS: u32 = 3;
+/// No attempt at a transaction starts later than this after `apply` was called (the service
+/// stamps a change just before it applies it).
+const LATE_START: Duration = Duration::from_secs(5);
+/// How late a change-log entry can become visible after its number (its time stamp): the
+/// latest start of an attempt, plus the client's operation time-out (10 s, `client_from_env`),
+/// plus a margin for the index to catch up and for clocks of replicas that disagree.
+pub(super) const CHANGE_LAG: Duration = Duration::from_secs(20);
 
 fn put(
     table: &str,
@@ -187,9 +194,18 @@ pub(super) async fn apply(
         micros(lease_until),
     )?;
     let seq = u64::try_from(micros(change.order.updated_at)).unwrap_or(0);
+    let started = std::time::Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // The change's number is its time stamp: a transaction attempted late would make its
+        // entry visible later than the change log's readers look back (`CHANGE_LAG`).
+        if started.elapsed() > LATE_START {
+            return Err(StoreError::Unavailable(format!(
+                "DynamoDB transaction not committed within {}s",
+                LATE_START.as_secs()
+            )));
+        }
         // The SDK's own retries (a lost answer, a time-out) reuse the token, so a retry of a
         // transaction that did commit succeeds instead of failing its own conditions.
         let sent = store

@@ -15,6 +15,7 @@
 mod apply;
 mod attrs;
 mod errors;
+mod import;
 mod items;
 mod keys;
 mod outbox;
@@ -125,6 +126,14 @@ impl DynamoStore {
         self.shards
     }
 
+    /// Bulk-loads orders that are not live (history from another system, a benchmark's data
+    /// set) with `BatchWriteItem`: no change-log, outbox or ingest entries, and no condition,
+    /// so an order already stored under the same id is overwritten. Not for a live table's
+    /// open orders: transitions go through [`OrderStore::apply`].
+    pub async fn import(&self, orders: &[Order]) -> Result<u64, StoreError> {
+        import::import(self, orders).await
+    }
+
     /// A consistent read of one item of the table.
     async fn get_item(&self, key: attrs::Item) -> Result<Option<attrs::Item>, StoreError> {
         self.client
@@ -231,6 +240,12 @@ impl OrderStore for DynamoStore {
         let now = micros(now()).max(0);
         let oldest = (now - CHANGE_RETENTION_MICROS).max(0);
         Ok((now as u64, oldest as u64))
+    }
+
+    /// Change numbers are time stamps taken before the transaction: an entry can become
+    /// visible (in the table, then in the index) after entries stamped later.
+    fn change_log_lag(&self) -> u64 {
+        apply::CHANGE_LAG.as_micros() as u64
     }
 
     async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError> {

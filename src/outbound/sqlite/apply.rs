@@ -25,6 +25,27 @@ fn unique_or(on_conflict: StoreError) -> impl FnOnce(rusqlite::Error) -> StoreEr
     }
 }
 
+fn insert_order_sql() -> String {
+    format!(
+        "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    )
+}
+
+/// Inserts `orders` as they are (a bulk load: see `SqliteStore::import`).
+pub(super) fn insert_orders(
+    conn: &rusqlite::Connection,
+    orders: &[crate::domain::order::Order],
+) -> Result<u64, StoreError> {
+    let mut insert = conn.prepare_cached(&insert_order_sql()).map_err(map_err)?;
+    for o in orders {
+        let row = rows::OrderRow::of(o)?;
+        insert
+            .execute(row.params())
+            .map_err(unique_or(StoreError::Conflict))?;
+    }
+    Ok(orders.len() as u64)
+}
+
 pub(super) fn apply_change(
     conn: &rusqlite::Connection,
     change: &Change,
@@ -43,11 +64,9 @@ pub(super) fn apply_change(
     let row = rows::OrderRow::of(o)?;
     match change.expected_version {
         None => {
-            conn.prepare_cached(&format!(
-                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-            ))
-            .and_then(|mut s| s.execute(row.params()))
-            .map_err(unique_or(StoreError::Conflict))?;
+            conn.prepare_cached(&insert_order_sql())
+                .and_then(|mut s| s.execute(row.params()))
+                .map_err(unique_or(StoreError::Conflict))?;
         }
         Some(expected) => {
             let changed = conn

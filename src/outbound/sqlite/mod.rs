@@ -66,6 +66,18 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Bulk-loads orders that are not live (history from another system, a benchmark's data
+    /// set) in one transaction: no change-log, outbox or ingest entries. An order id the store
+    /// already holds refuses the whole load with [`StoreError::Conflict`].
+    pub async fn import(
+        &self,
+        orders: Vec<crate::domain::order::Order>,
+    ) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |conn| apply::insert_orders(conn, &orders))
+            .await
+    }
+
     /// Whether `table` (callbacks or notices) has a pending row due at `now`. The dispatcher
     /// asks often and the answer is mostly "no": a reader answers, and the writer is taken
     /// only when there is something to claim.

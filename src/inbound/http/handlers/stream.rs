@@ -7,7 +7,6 @@
 //! from the store, woken by this process's writes and, for writes of other replicas, by a
 //! short poll.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,9 +17,9 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::domain::follow::ChangeFollower;
 use crate::domain::lifecycle::Actor;
-use crate::domain::ports::{ChangeFilter, OrderChange};
-use crate::domain::service::OrderService;
+use crate::domain::ports::ChangeFilter;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::Caller;
 use crate::inbound::http::error::ApiError;
@@ -28,8 +27,6 @@ use crate::inbound::http::extract::Query;
 
 /// How often a stream looks for changes written by other processes.
 const POLL: Duration = Duration::from_secs(1);
-/// How many changes one read takes.
-const BATCH: usize = 100;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,10 +38,7 @@ pub struct StreamParams {
 }
 
 struct Cursor {
-    service: OrderService,
-    filter: ChangeFilter,
-    last: u64,
-    buffer: VecDeque<OrderChange>,
+    follower: ChangeFollower,
     reset: bool,
     changes: watch::Receiver<u64>,
     closing: watch::Receiver<bool>,
@@ -75,20 +69,17 @@ pub async fn stream_orders(
     };
     let changes = state.service.watch_changes();
     let (latest, oldest) = state.service.change_window().await?;
-    let (last, reset) = match resume_from {
+    let (resume, reset) = match resume_from {
         // A new client gets what happens from now on.
-        None => (latest, false),
+        None => (None, false),
         // Not a number of this log (another database): reload, then follow from now.
-        Some(id) if id > latest => (latest, true),
+        Some(id) if id > latest => (None, true),
         // Changes after `id` were pruned: reload, then get what is still kept.
-        Some(id) if id + 1 < oldest => (oldest - 1, true),
-        Some(id) => (id, false),
+        Some(id) if id + 1 < oldest => (Some(oldest - 1), true),
+        Some(id) => (Some(id), false),
     };
     let cursor = Cursor {
-        service: state.service.clone(),
-        filter,
-        last,
-        buffer: VecDeque::new(),
+        follower: ChangeFollower::new(state.service.clone(), filter, latest, resume),
         reset,
         changes,
         closing: state.closing.clone(),
@@ -109,21 +100,18 @@ async fn next_event(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)
         if *c.closing.borrow() {
             return None;
         }
-        if let Some(change) = c.buffer.pop_front() {
-            c.last = change.seq;
-            let e = Event::default()
-                .id(change.seq.to_string())
-                .event("order")
-                .json_data(&change.order)
-                .unwrap_or_else(|_| Event::default().event("order").data("{}"));
-            return Some((Ok(e), c));
-        }
-        match c.service.changes_after(c.last, &c.filter, BATCH).await {
-            Ok(batch) if !batch.is_empty() => {
-                c.buffer.extend(batch);
-                continue;
+        match c.follower.next().await {
+            Ok(Some(change)) => {
+                // The id is the follower's position, which only grows: a change that became
+                // visible late still gets an id a client can resume from.
+                let e = Event::default()
+                    .id(c.follower.position().to_string())
+                    .event("order")
+                    .json_data(&change.order)
+                    .unwrap_or_else(|_| Event::default().event("order").data("{}"));
+                return Some((Ok(e), c));
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "live stream could not read changes; retrying"),
         }
         tokio::select! {
