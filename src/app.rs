@@ -14,12 +14,13 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{EventsKind, ServeArgs, StoreConfig, WorkflowKind};
+use crate::config::{CompatMode, EventsKind, ServeArgs, StoreConfig, WorkflowKind};
 use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::EnvelopeId;
 use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
 use crate::domain::service::{OrderService, ServiceConfig};
-use crate::inbound::http::auth::{Authenticator, Hs256Verifier, IngestAuth};
+use crate::inbound::http::auth::{Authenticator, BasicCredential, IngestAuth, TokenSettings};
+use crate::inbound::http::hardening::{CorsOrigins, harden};
 use crate::inbound::http::{AppState, router};
 use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
@@ -43,12 +44,21 @@ pub struct Settings {
     pub events: EventsKind,
     pub event_bus: String,
     pub event_source: String,
+    /// Ingest credentials: API keys in `ingest_header`, and HTTP Basic; all valid at once.
     pub ingest_header: HeaderName,
-    pub ingest_key: Option<SecretString>,
-    pub jwt_secret: SecretString,
+    pub ingest_keys: Vec<SecretString>,
+    pub ingest_basic: Vec<BasicCredential>,
+    /// How bearer tokens are verified: local HS256 or Cognito RS256.
+    pub tokens: TokenSettings,
     pub barista_groups: Vec<String>,
+    /// The origins browsers may call the API from.
+    pub cors_origins: CorsOrigins,
+    /// Drop-in routes for the Serverlesspresso apps (`OM_COMPAT`).
+    pub compat: CompatMode,
     /// How often live streams send a heartbeat.
     pub heartbeat: Duration,
+    /// How long a shutdown may take: in-flight requests, then owed callbacks and notices.
+    pub shutdown_grace: Duration,
     pub service: ServiceConfig,
 }
 
@@ -70,10 +80,14 @@ impl Settings {
             event_bus: args.event_bus.clone(),
             event_source: args.event_source.clone(),
             ingest_header: args.ingest_api_key_header.clone(),
-            ingest_key: args.ingest_key()?,
-            jwt_secret: args.jwt.resolve()?,
+            ingest_keys: args.ingest_keys()?,
+            ingest_basic: args.ingest_basic()?,
+            tokens: args.tokens()?,
             barista_groups: args.barista_groups()?,
+            cors_origins: args.cors_origins.clone().unwrap_or_default(),
+            compat: args.compat,
             heartbeat: Duration::from_secs(15),
+            shutdown_grace: args.shutdown_grace.0,
             service,
         })
     }
@@ -256,6 +270,7 @@ pub struct Application {
     processor: Option<Arc<EmbeddedProcessor>>,
     /// Tells live streams to end, so that shutdown is not held up by them.
     closing: watch::Sender<bool>,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -290,11 +305,20 @@ impl Application {
             publisher,
             processor,
         } = backends;
-        if settings.ingest_key.is_none() {
-            tracing::warn!("no OM_INGEST_API_KEY: POST /v1/events refuses every request");
+        let ingest = IngestAuth::new(
+            settings.ingest_header.clone(),
+            &settings.ingest_keys,
+            &settings.ingest_basic,
+        );
+        if !ingest.is_enabled() {
+            tracing::warn!(
+                "no OM_INGEST_API_KEY(S) or OM_INGEST_BASIC: POST /v1/events refuses every request"
+            );
         }
+        // Metrics are recorded from the first request on (the recorder is process-wide).
+        crate::telemetry::prometheus();
         let service = OrderService::new(store, workflow, publisher, settings.service.clone());
-        let verifier = Arc::new(Hs256Verifier::new(&settings.jwt_secret));
+        let verifier = settings.tokens.verifier().await?;
         let (closing, closing_rx) = watch::channel(false);
         let state = AppState {
             service: service.clone(),
@@ -302,10 +326,7 @@ impl Application {
                 verifier,
                 settings.barista_groups.clone(),
             )),
-            ingest: Arc::new(IngestAuth::new(
-                settings.ingest_header.clone(),
-                settings.ingest_key.clone(),
-            )),
+            ingest: Arc::new(ingest),
             heartbeat: settings.heartbeat,
             closing: closing_rx,
         };
@@ -314,10 +335,11 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (OM_LISTEN)", settings.listen))?;
         Ok(Application {
             listener,
-            router: router(state),
+            router: harden(router(state, settings.compat), &settings.cors_origins),
             service,
             processor,
             closing,
+            shutdown_grace: settings.shutdown_grace,
         })
     }
 
@@ -327,7 +349,9 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes. Then, within the grace period (`OM_SHUTDOWN_GRACE`):
+    /// stops accepting connections, ends live streams, lets in-flight requests finish, and
+    /// delivers the callbacks and notices owed. What the period cuts off is safe in the store.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -338,16 +362,38 @@ impl Application {
             .processor
             .map(|p| tokio::spawn(p.run(Arc::new(IngestSink(self.service.clone())))));
         let closing = self.closing;
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
+        let grace = self.shutdown_grace;
+        // Set when the shutdown begins: the moment everything must be done by.
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let began = Arc::new(tokio::sync::Notify::new());
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown({
+            let (deadline, began) = (deadline.clone(), began.clone());
+            async move {
                 shutdown.await;
+                let _ = deadline.set(tokio::time::Instant::now() + grace);
+                began.notify_one();
                 let _ = closing.send(true);
-            })
-            .await;
-        // Pending callbacks are in the store; the next start picks them up.
+            }
+        });
+        let mut served = std::pin::pin!(served.into_future());
+        // Until the shutdown begins, the server; then the server until the deadline.
+        let served = tokio::select! {
+            result = &mut served => result,
+            () = began.notified() => {
+                let until = *deadline.get().expect("set before the notification");
+                tokio::time::timeout_at(until, &mut served).await.unwrap_or_else(|_| {
+                    tracing::warn!(grace = ?grace, "shutdown: requests still in flight at the deadline; cut off");
+                    Ok(())
+                })
+            }
+        };
         dispatcher.abort();
         if let Some(p) = processor {
             p.abort();
+        }
+        if let Some(&deadline) = deadline.get() {
+            self.service.drain(deadline).await;
+            tracing::info!("shut down");
         }
         served.context("the HTTP server failed")
     }

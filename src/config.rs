@@ -12,6 +12,8 @@ use secrecy::SecretString;
 
 use crate::domain::ids::EventId;
 use crate::domain::lifecycle::CancelCallback;
+use crate::inbound::http::auth::{BasicCredential, CognitoConfig, TokenSettings, TokenUse};
+use crate::inbound::http::hardening::CorsOrigins;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +39,11 @@ pub enum Command {
     /// Create or update the order store's schema (OM_STORE): the DynamoDB table and its
     /// indexes and TTL, or the SQLite migrations. Idempotent.
     Migrate(MigrateArgs),
+    /// Print the OpenAPI document (JSON) of the routes `serve` would serve with these options.
+    Openapi(OpenapiArgs),
+    /// Ask the running service whether it is ready (`GET /readyz` on OM_LISTEN): exit status
+    /// 0 if so. For container health checks, in images without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 /// A value parser whose error names the environment variable as well as the flag.
@@ -116,6 +123,73 @@ fn dynamodb_shards(s: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| (1..=max).contains(n))
         .ok_or_else(|| format!("OM_DYNAMODB_SHARDS: expected 1 to {max}, got `{s}`"))
+}
+
+/// Ingest keys and Basic passwords are at least this long.
+const MIN_INGEST_SECRET: usize = 16;
+
+/// `OM_COGNITO_ISSUER`: `https://<host>/<pool id>`, no query, no trailing slash needed.
+fn cognito_issuer(s: &str) -> Result<String, String> {
+    let issuer = s.trim().trim_end_matches('/');
+    let ok = issuer.strip_prefix("https://").is_some_and(|rest| {
+        rest.split_once('/').is_some_and(|(host, pool)| {
+            !host.is_empty()
+                && !pool.is_empty()
+                && !pool.contains('/')
+                && issuer
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#'))
+        })
+    });
+    if ok {
+        Ok(issuer.to_string())
+    } else {
+        Err(format!(
+            "OM_COGNITO_ISSUER: expected `https://cognito-idp.<region>.amazonaws.com/<pool id>`, got `{s}`"
+        ))
+    }
+}
+
+/// An app client id of `OM_COGNITO_CLIENT_IDS`: 1 to 128 of `[A-Za-z0-9_+-]`.
+fn cognito_client_id(s: &str) -> Result<String, String> {
+    let id = s.trim();
+    if (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))
+    {
+        Ok(id.to_string())
+    } else {
+        Err(format!(
+            "OM_COGNITO_CLIENT_IDS: expected app client ids of [A-Za-z0-9_+-], got `{s}`"
+        ))
+    }
+}
+
+/// `OM_JWKS_URL`: HTTPS, or plain HTTP to this machine only (a local test double): keys
+/// fetched in clear over a network could be swapped on the way.
+fn jwks_url(s: &str) -> Result<String, String> {
+    let url = s.trim();
+    let host = |rest: &str| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority, |(h, _)| h)
+            .to_string()
+    };
+    let ok = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => !host(rest).is_empty(),
+        (None, Some(rest)) => matches!(host(rest).as_str(), "127.0.0.1" | "localhost" | "[::1]"),
+        _ => false,
+    };
+    if ok && !url.chars().any(char::is_whitespace) {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "OM_JWKS_URL: expected an https:// URL (http:// only to 127.0.0.1 or localhost), got `{s}`"
+        ))
+    }
 }
 
 /// Which workflow the service calls back.
@@ -291,15 +365,39 @@ pub struct ServeArgs {
     /// are named by order id). Without it, `POST /v1/orders` answers 404.
     #[arg(long, env = "OM_ORDER_PROCESSOR_ARN")]
     pub order_processor_arn: Option<String>,
-    /// API key the EventBridge connection sends on `POST /v1/events`. Without one, ingest is
-    /// refused. Prefer the environment variable.
+    /// API key the EventBridge connection sends on `POST /v1/events`. Without any ingest
+    /// credential, ingest is refused. Prefer the environment variable.
     #[arg(long, env = "OM_INGEST_API_KEY", hide_env_values = true)]
     pub ingest_api_key: Option<String>,
+    /// More ingest API keys, comma-separated, all valid at once (rotation: old and new).
+    #[arg(long, env = "OM_INGEST_API_KEYS", hide_env_values = true)]
+    pub ingest_api_keys: Option<String>,
+    /// HTTP Basic credentials accepted on `POST /v1/events`: `user:password[,user2:password2]`.
+    #[arg(long, env = "OM_INGEST_BASIC", hide_env_values = true)]
+    pub ingest_basic: Option<String>,
     /// Header that carries the ingest API key.
     #[arg(long, env = "OM_INGEST_API_KEY_HEADER", default_value = "x-api-key", value_parser = named::<HeaderName>("OM_INGEST_API_KEY_HEADER"))]
     pub ingest_api_key_header: HeaderName,
     #[command(flatten)]
     pub jwt: JwtArgs,
+    /// Amazon Cognito user pool whose tokens are accepted
+    /// (`https://cognito-idp.<region>.amazonaws.com/<pool id>`). When set, only its RS256
+    /// tokens are accepted, never local HS256 ones.
+    #[arg(long, env = "OM_COGNITO_ISSUER", value_parser = cognito_issuer)]
+    pub cognito_issuer: Option<String>,
+    /// App client ids whose tokens are accepted (comma-separated; with OM_COGNITO_ISSUER).
+    #[arg(long, env = "OM_COGNITO_CLIENT_IDS", value_delimiter = ',', value_parser = cognito_client_id)]
+    pub cognito_client_ids: Vec<String>,
+    /// Which Cognito tokens are accepted: `access`, `id`, or `access,id`.
+    #[arg(long, env = "OM_COGNITO_TOKEN_USE", value_delimiter = ',', default_value = "access", value_parser = named::<TokenUse>("OM_COGNITO_TOKEN_USE"))]
+    pub cognito_token_use: Vec<TokenUse>,
+    /// Where the user pool's keys are published (default `<issuer>/.well-known/jwks.json`).
+    #[arg(long, env = "OM_JWKS_URL", value_parser = jwks_url)]
+    pub jwks_url: Option<String>,
+    /// Origins the browser apps may call from: comma-separated exact origins
+    /// (`https://app.example.com`), or `*`. Default: none.
+    #[arg(long, env = "OM_CORS_ORIGINS", value_parser = named::<CorsOrigins>("OM_CORS_ORIGINS"))]
+    pub cors_origins: Option<CorsOrigins>,
     /// `cognito:groups` that make a user a barista (comma-separated).
     #[arg(
         long,
@@ -334,6 +432,14 @@ pub struct ServeArgs {
         default_value = "failure"
     )]
     pub cancel_callback: CancelMode,
+    /// Routes for the open-source Serverlesspresso apps: `serverlesspresso` (the original Lambda
+    /// API's `/orders`, `/myOrders`...) or `none`.
+    #[arg(long, env = "OM_COMPAT", default_value = "serverlesspresso", value_parser = compat_mode)]
+    pub compat: CompatMode,
+    /// On SIGTERM or SIGINT: how long in-flight requests and owed callbacks and notices may
+    /// take before the process exits anyway.
+    #[arg(long, env = "OM_SHUTDOWN_GRACE", default_value = "20s", value_parser = named::<Span>("OM_SHUTDOWN_GRACE"))]
+    pub shutdown_grace: Span,
     /// Log format.
     #[arg(long, env = "OM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -354,14 +460,94 @@ impl ServeArgs {
         })
     }
 
-    pub fn ingest_key(&self) -> Result<Option<SecretString>, String> {
-        match self.ingest_api_key.as_deref() {
-            None => Ok(None),
-            Some(k) if k.len() < 16 => {
-                Err("OM_INGEST_API_KEY must be at least 16 characters".to_string())
+    /// Every ingest API key (`OM_INGEST_API_KEY` and `OM_INGEST_API_KEYS`). Errors never
+    /// show a key.
+    pub fn ingest_keys(&self) -> Result<Vec<SecretString>, String> {
+        let single = self
+            .ingest_api_key
+            .as_deref()
+            .map(|k| ("OM_INGEST_API_KEY", k));
+        let listed = self
+            .ingest_api_keys
+            .as_deref()
+            .into_iter()
+            .flat_map(|ks| ks.split(','))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| ("OM_INGEST_API_KEYS", k));
+        single
+            .into_iter()
+            .chain(listed)
+            .map(|(var, k)| {
+                if k.len() < MIN_INGEST_SECRET {
+                    Err(format!(
+                        "{var}: every key must be at least {MIN_INGEST_SECRET} characters"
+                    ))
+                } else {
+                    Ok(SecretString::from(k.to_string()))
+                }
+            })
+            .collect()
+    }
+
+    /// `OM_INGEST_BASIC`: `user:password[,user2:password2]`. Errors never show a password.
+    pub fn ingest_basic(&self) -> Result<Vec<BasicCredential>, String> {
+        let Some(all) = self.ingest_basic.as_deref() else {
+            return Ok(Vec::new());
+        };
+        all.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+            .map(|(i, entry)| match entry.split_once(':') {
+                Some((user, password))
+                    if !user.is_empty() && password.len() >= MIN_INGEST_SECRET =>
+                {
+                    Ok(BasicCredential {
+                        user: user.to_string(),
+                        password: SecretString::from(password.to_string()),
+                    })
+                }
+                _ => Err(format!(
+                    "OM_INGEST_BASIC: entry {} must be `user:password`, with a password of at least {MIN_INGEST_SECRET} characters",
+                    i + 1
+                )),
+            })
+            .collect()
+    }
+
+    /// Cognito mode when `OM_COGNITO_ISSUER` is set, else local mode (the HS256 secret is
+    /// only read, or generated, in local mode).
+    pub fn tokens(&self) -> Result<TokenSettings, String> {
+        let Some(issuer) = &self.cognito_issuer else {
+            if !self.cognito_client_ids.is_empty() || self.jwks_url.is_some() {
+                return Err(
+                    "OM_COGNITO_CLIENT_IDS and OM_JWKS_URL need OM_COGNITO_ISSUER".to_string(),
+                );
             }
-            Some(k) => Ok(Some(SecretString::from(k.to_string()))),
+            return Ok(TokenSettings::Local {
+                secret: self.jwt.resolve()?,
+            });
+        };
+        let client_ids: Vec<String> = self
+            .cognito_client_ids
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect();
+        if client_ids.is_empty() {
+            return Err(
+                "OM_COGNITO_CLIENT_IDS: name at least one app client with OM_COGNITO_ISSUER"
+                    .to_string(),
+            );
         }
+        let mut config = CognitoConfig::new(issuer, client_ids);
+        if let Some(url) = &self.jwks_url {
+            config.jwks_url.clone_from(url);
+        }
+        config.token_uses = self.cognito_token_use.clone();
+        config.token_uses.dedup();
+        Ok(TokenSettings::Cognito(config))
     }
 
     pub fn barista_groups(&self) -> Result<Vec<String>, String> {
@@ -417,6 +603,57 @@ pub struct MigrateArgs {
     /// Log format.
     #[arg(long, env = "OM_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// Which drop-in routes for other clients are served besides `/v1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompatMode {
+    /// The original Serverlesspresso Lambda API (`GET /orders`, `PUT /orders/{id}`...), for the
+    /// open-source barista, order and display apps.
+    #[default]
+    Serverlesspresso,
+    /// Only `/v1`.
+    None,
+}
+
+/// `OM_COMPAT`: `serverlesspresso` or `none`.
+fn compat_mode(s: &str) -> Result<CompatMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "serverlesspresso" => Ok(CompatMode::Serverlesspresso),
+        "none" | "off" => Ok(CompatMode::None),
+        _ => Err(format!(
+            "OM_COMPAT: expected `serverlesspresso` (the original apps' routes) or `none`, got `{s}`"
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// Where the service listens (an unspecified address such as 0.0.0.0 is asked on
+    /// loopback).
+    #[arg(long, env = "OM_LISTEN", default_value = "127.0.0.1:8080", value_parser = named::<SocketAddr>("OM_LISTEN"))]
+    pub listen: SocketAddr,
+}
+
+impl HealthcheckArgs {
+    /// The readiness URL of the service on this host.
+    pub fn url(&self) -> String {
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}/readyz")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OpenapiArgs {
+    /// Include the Serverlesspresso-compatible routes (`serverlesspresso`) or not (`none`).
+    #[arg(long, env = "OM_COMPAT", default_value = "serverlesspresso", value_parser = compat_mode)]
+    pub compat: CompatMode,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -546,8 +783,192 @@ mod tests {
     }
 
     #[test]
+    fn compat_is_on_by_default_and_bad_values_name_the_variable() {
+        let cli = Cli::try_parse_from(["order-manager"]).unwrap();
+        assert_eq!(cli.serve.compat, CompatMode::Serverlesspresso);
+        let cli = Cli::try_parse_from(["order-manager", "--compat", "none"]).unwrap();
+        assert_eq!(cli.serve.compat, CompatMode::None);
+        let err = Cli::try_parse_from(["order-manager", "--compat", "lambda"]).unwrap_err();
+        assert!(err.to_string().contains("OM_COMPAT"), "{err}");
+        assert!(err.to_string().contains("serverlesspresso"), "{err}");
+        let cli = Cli::try_parse_from(["order-manager", "openapi", "--compat", "none"]).unwrap();
+        let Some(Command::Openapi(args)) = cli.command else {
+            panic!("not openapi")
+        };
+        assert_eq!(args.compat, CompatMode::None);
+    }
+
+    #[test]
     fn ttls_parse() {
         assert_eq!(Span::from_str("15m").unwrap().0, Duration::from_secs(900));
         assert!(Span::from_str("soon").is_err());
+    }
+
+    const SECRET: &str = "a-local-secret-of-at-least-32-bytes!";
+    const POOL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Abc123";
+
+    fn serve(args: &[&str]) -> Result<ServeArgs, String> {
+        let argv = ["order-manager", "--jwt-secret", SECRET]
+            .into_iter()
+            .chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|c| c.serve)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn without_an_issuer_tokens_are_local_and_with_one_cognito() {
+        let local = serve(&[]).unwrap().tokens().unwrap();
+        assert!(matches!(local, TokenSettings::Local { .. }));
+        let args = serve(&[
+            "--cognito-issuer",
+            &format!("{POOL}/"),
+            "--cognito-client-ids",
+            "client1,client2",
+        ])
+        .unwrap();
+        let TokenSettings::Cognito(c) = args.tokens().unwrap() else {
+            panic!("not Cognito")
+        };
+        assert_eq!(c.issuer, POOL);
+        assert_eq!(c.client_ids, ["client1", "client2"]);
+        assert_eq!(c.jwks_url, format!("{POOL}/.well-known/jwks.json"));
+        assert_eq!(c.token_uses, [TokenUse::Access]);
+        let args = serve(&[
+            "--cognito-issuer",
+            POOL,
+            "--cognito-client-ids",
+            "client1",
+            "--jwks-url",
+            "http://127.0.0.1:5999/pool/.well-known/jwks.json",
+            "--cognito-token-use",
+            "access,id",
+        ])
+        .unwrap();
+        let TokenSettings::Cognito(c) = args.tokens().unwrap() else {
+            panic!("not Cognito")
+        };
+        assert_eq!(
+            c.jwks_url,
+            "http://127.0.0.1:5999/pool/.well-known/jwks.json"
+        );
+        assert_eq!(c.token_uses, [TokenUse::Access, TokenUse::Id]);
+    }
+
+    #[test]
+    fn bad_sign_in_and_cors_settings_name_their_variable() {
+        for (args, var) in [
+            (
+                vec![
+                    "--cognito-issuer",
+                    "http://cognito-idp.eu-west-1.amazonaws.com/p",
+                ],
+                "OM_COGNITO_ISSUER",
+            ),
+            (
+                vec![
+                    "--cognito-issuer",
+                    "https://cognito-idp.eu-west-1.amazonaws.com",
+                ],
+                "OM_COGNITO_ISSUER",
+            ),
+            (
+                vec!["--cognito-client-ids", "has space"],
+                "OM_COGNITO_CLIENT_IDS",
+            ),
+            (
+                vec!["--cognito-token-use", "refresh"],
+                "OM_COGNITO_TOKEN_USE",
+            ),
+            (
+                vec!["--jwks-url", "http://keys.example.com/jwks.json"],
+                "OM_JWKS_URL",
+            ),
+            (
+                vec!["--jwks-url", "ftp://127.0.0.1/jwks.json"],
+                "OM_JWKS_URL",
+            ),
+            (
+                vec!["--cors-origins", "https://app.example.com/"],
+                "OM_CORS_ORIGINS",
+            ),
+            (
+                vec!["--cors-origins", "*,https://app.example.com"],
+                "OM_CORS_ORIGINS",
+            ),
+        ] {
+            let err = serve(&args).unwrap_err();
+            assert!(err.contains(var), "{args:?}: {err}");
+        }
+        let err = serve(&["--cognito-issuer", POOL])
+            .unwrap()
+            .tokens()
+            .unwrap_err();
+        assert!(err.contains("OM_COGNITO_CLIENT_IDS"), "{err}");
+        let err = serve(&["--cognito-client-ids", "c1"])
+            .unwrap()
+            .tokens()
+            .unwrap_err();
+        assert!(err.contains("OM_COGNITO_ISSUER"), "{err}");
+        let origins = serve(&[
+            "--cors-origins",
+            "https://a.example.com,http://localhost:3000",
+        ])
+        .unwrap()
+        .cors_origins
+        .unwrap();
+        assert!(
+            matches!(origins, CorsOrigins::List(ref l) if l.len() == 2),
+            "{origins:?}"
+        );
+        assert_eq!(serve(&[]).unwrap().cors_origins, None, "no CORS by default");
+    }
+
+    #[test]
+    fn ingest_credentials_combine_and_errors_never_show_them() {
+        let args = serve(&[
+            "--ingest-api-key",
+            "single-key-0123456789",
+            "--ingest-api-keys",
+            "old-key-0123456789, new-key-0123456789,",
+            "--ingest-basic",
+            "eventbridge:basic-password-0123456789,other:other-password-0123456",
+        ])
+        .unwrap();
+        assert_eq!(args.ingest_keys().unwrap().len(), 3);
+        let basic = args.ingest_basic().unwrap();
+        assert_eq!(basic.len(), 2);
+        assert_eq!(basic[1].user, "other");
+        assert!(serve(&[]).unwrap().ingest_keys().unwrap().is_empty());
+        for (args, var, secret) in [
+            (
+                vec!["--ingest-api-key", "short-secret"],
+                "OM_INGEST_API_KEY",
+                "short-secret",
+            ),
+            (
+                vec!["--ingest-api-keys", "good-key-0123456789,tiny-secret"],
+                "OM_INGEST_API_KEYS",
+                "tiny-secret",
+            ),
+        ] {
+            let err = serve(&args).unwrap().ingest_keys().unwrap_err();
+            assert!(err.contains(var) && !err.contains(secret), "{err}");
+        }
+        for value in [
+            "eventbridge:short-pass",
+            "no-colon-password-0123456789",
+            ":password-without-user-0123",
+        ] {
+            let err = serve(&["--ingest-basic", value])
+                .unwrap()
+                .ingest_basic()
+                .unwrap_err();
+            assert!(err.contains("OM_INGEST_BASIC"), "{err}");
+            assert!(
+                !err.contains("short-pass") && !err.contains("0123"),
+                "{err}"
+            );
+        }
     }
 }

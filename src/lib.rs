@@ -3,7 +3,7 @@
 //! - [`domain`]: the order lifecycle, workflow events, menu, and the ports (store, workflow).
 //! - [`inbound`]: the HTTP edge (axum): routes, auth, errors.
 //! - [`outbound`]: the adapters: SQLite store, Step Functions workflow.
-//! - [`app`]: the composition root; [`config`]: flags and environment.
+//! - [`app`]: the composition root; [`config`]: flags and environment; [`telemetry`]: metrics.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -11,3 +11,4 @@ pub mod config;
 pub mod domain;
 pub mod inbound;
 pub mod outbound;
+pub mod telemetry;

@@ -4,8 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use order_manager::app::{Application, Settings, StoreOptions, migrate_store, shutdown_signal};
-use order_manager::config::{Cli, Command, LogFormat, MigrateArgs, ServeArgs, TokenArgs};
+use order_manager::config::{
+    Cli, Command, HealthcheckArgs, LogFormat, MigrateArgs, OpenapiArgs, ServeArgs, TokenArgs,
+};
 use order_manager::inbound::http::auth::issue_local_token;
+use order_manager::inbound::http::{openapi, openapi_document};
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -22,6 +25,15 @@ fn token(args: TokenArgs) -> Result<(), String> {
     let token = issue_local_token(&secret, &args.sub, &args.groups, args.ttl.0)
         .map_err(|e| format!("cannot sign the token: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+/// `order-manager openapi`: the document, pretty and in a stable order (`openapi/openapi.json`).
+fn print_openapi(args: OpenapiArgs) -> Result<(), String> {
+    print!(
+        "{}",
+        openapi::to_pretty_json(&openapi_document(args.compat))
+    );
     Ok(())
 }
 
@@ -47,12 +59,33 @@ async fn migrate(args: MigrateArgs) -> Result<(), String> {
         .map_err(|e| format!("{e:#}"))
 }
 
+async fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
+    let url = args.url();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("healthcheck: {e}"))?;
+    let res = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("healthcheck: {url}: {e}"))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("healthcheck: {url} answered {}", res.status()))
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Token(args)) => token(args),
         Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Openapi(args)) => print_openapi(args),
+        Some(Command::Healthcheck(args)) => healthcheck(args).await,
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
     };

@@ -12,6 +12,7 @@ use super::ports::{
     CallbackError, CallbackResult, NoticeResult, PendingCallback, PublishError, StoreError,
 };
 use super::service::{MAX_RACES, OrderService};
+use crate::telemetry;
 
 /// What an attempt at a callback came to.
 pub(super) enum Attempt {
@@ -35,6 +36,12 @@ impl OrderService {
                 self.workflow.fail(&cb.token, error, cause).await
             }
         };
+        telemetry::callback(match &sent {
+            Ok(()) => "delivered",
+            Err(CallbackError::Rejected(_)) => "rejected",
+            Err(CallbackError::Unavailable(_)) => "retry",
+            Err(CallbackError::Unknown(_)) => "unknown",
+        });
         let (attempt, result) = match sent {
             Ok(()) => (Attempt::Delivered, CallbackResult::Delivered),
             Err(CallbackError::Rejected(error)) => {
@@ -56,6 +63,7 @@ impl OrderService {
             Err(CallbackError::Unknown(error)) => self.retry_later(&cb, error, true),
         };
         if let Err(e) = self.store.finish_callback(cb.id, result).await {
+            telemetry::store_error(&e);
             tracing::error!(error = %e, "could not record a callback attempt; the lease will expire");
         }
         attempt
@@ -125,6 +133,7 @@ impl OrderService {
                 any
             }
             Err(e) => {
+                telemetry::store_error(&e);
                 tracing::warn!(error = %e, "dispatcher could not read due callbacks");
                 false
             }
@@ -140,6 +149,7 @@ impl OrderService {
         {
             Ok(due) => due,
             Err(e) => {
+                telemetry::store_error(&e);
                 tracing::warn!(error = %e, "dispatcher could not read due notices");
                 return false;
             }
@@ -151,8 +161,12 @@ impl OrderService {
         let results = self.publisher.publish(&notices).await;
         for (i, pending) in due.iter().enumerate() {
             let result = match results.get(i) {
-                Some(Ok(())) => NoticeResult::Published,
+                Some(Ok(())) => {
+                    telemetry::notice("published");
+                    NoticeResult::Published
+                }
                 Some(Err(PublishError::Rejected(error))) => {
+                    telemetry::notice("dropped");
                     tracing::error!(%error, kind = pending.notice.kind.detail_type(), "the event bus refused a notice; dropped");
                     NoticeResult::Dropped {
                         error: error.clone(),
@@ -160,6 +174,7 @@ impl OrderService {
                 }
                 Some(Err(PublishError::Unavailable(error))) => {
                     let delay = self.backoff(pending.attempts);
+                    telemetry::notice("retry");
                     tracing::warn!(%error, retry_in = ?delay, attempts = pending.attempts + 1, "could not publish a notice; will retry");
                     NoticeResult::Retry {
                         error: error.clone(),
@@ -172,6 +187,7 @@ impl OrderService {
                 },
             };
             if let Err(e) = self.store.finish_notice(pending.id, result).await {
+                telemetry::store_error(&e);
                 tracing::error!(error = %e, "could not record a publish; the lease will expire");
             }
         }
@@ -183,7 +199,31 @@ impl OrderService {
         match self.store.prune(now() - self.cfg.dedupe_retention).await {
             Ok(n) if n > 0 => tracing::info!(pruned = n, "pruned old records"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not prune old records"),
+            Err(e) => {
+                telemetry::store_error(&e);
+                tracing::warn!(error = %e, "could not prune old records");
+            }
+        }
+    }
+
+    /// For a shutdown: waits for the callback attempts running in the background, then
+    /// delivers what is due until nothing is or `deadline` comes. What is left stays in the
+    /// store for the next start (or another replica).
+    pub async fn drain(&self, deadline: tokio::time::Instant) {
+        self.background.close();
+        if tokio::time::timeout_at(deadline, self.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: callback attempts still running at the deadline");
+            return;
+        }
+        let delivered = tokio::time::timeout_at(deadline, async {
+            while self.deliver_due_callbacks().await | self.publish_due_notices().await {}
+        })
+        .await;
+        if delivered.is_err() {
+            tracing::warn!("shutdown: owed callbacks or notices left for the next start");
         }
     }
 

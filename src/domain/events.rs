@@ -75,6 +75,17 @@ pub enum Outcome {
     Ignored,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
 /// The decision for one event against the order as stored.
 #[derive(Debug)]
 pub enum Decision {

@@ -60,6 +60,22 @@ pub struct Applied {
     pub seq: u64,
 }
 
+/// How much of one outbox is waiting (what `/metrics` shows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Entries not finished: due, waiting for a retry, or leased to an attempt.
+    pub pending: u64,
+    /// The earliest next attempt among them.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Both outboxes' depth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub callbacks: OutboxDepth,
+    pub notices: OutboxDepth,
+}
+
 /// A notice handed out by [`OrderStore::claim_due_notices`].
 #[derive(Debug, Clone)]
 pub struct PendingNotice {
@@ -193,6 +209,9 @@ pub trait OrderStore: Send + Sync + 'static {
 
     /// Records how publishing notice `id` ended.
     async fn finish_notice(&self, id: i64, result: NoticeResult) -> Result<(), StoreError>;
+
+    /// How many callbacks and notices are pending, and when the earliest is due.
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 
     /// Up to `limit` change-log entries after `after` that `filter` selects, oldest first.
     async fn changes_after(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
+use tokio_util::task::TaskTracker;
 
 use super::dispatch::Attempt;
 use super::events::{Decision, Outcome, WorkflowEvent, decide};
@@ -20,8 +21,8 @@ use super::list::{Direction, SortKey, merge_sorted};
 use super::menu::{DrinkSubmission, Menu, MenuError};
 use super::order::{Order, OrderState, now};
 use super::ports::{
-    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, PendingCallback, StartError,
-    StoreError, Workflow,
+    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, OutboxStats, PendingCallback,
+    StartError, StoreError, Workflow,
 };
 
 /// Tunables of the service.
@@ -101,6 +102,8 @@ pub struct OrderService {
     pub(super) changes: Arc<watch::Sender<u64>>,
     /// Wakes the dispatcher when a change owes notices.
     pub(super) wake: Arc<Notify>,
+    /// Callback attempts running off a request's path: a shutdown waits for them.
+    pub(super) background: TaskTracker,
 }
 
 /// How often a decision is re-made when another writer changed the order meanwhile.
@@ -120,6 +123,7 @@ impl OrderService {
             cfg: Arc::new(cfg),
             changes: Arc::new(watch::Sender::new(0)),
             wake: Arc::new(Notify::new()),
+            background: TaskTracker::new(),
         }
     }
 
@@ -169,6 +173,11 @@ impl OrderService {
         Ok(self.store.changes_after(after, filter, limit).await?)
     }
 
+    /// How many callbacks and notices wait in the outbox (for `/metrics`).
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, ServiceError> {
+        Ok(self.store.outbox_stats().await?)
+    }
+
     /// How far back a reader of the change log must look (see `OrderStore::change_log_lag`).
     pub fn change_log_lag(&self) -> u64 {
         self.store.change_log_lag()
@@ -204,7 +213,7 @@ impl OrderService {
                     if !applied.callbacks.is_empty() {
                         let pending = self.pending(&change, applied.callbacks);
                         let this = self.clone();
-                        tokio::spawn(async move {
+                        self.background.spawn(async move {
                             for cb in pending {
                                 this.attempt(cb).await;
                             }

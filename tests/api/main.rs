@@ -1,11 +1,17 @@
 //! The HTTP API test suite: the real application on port 0, a fresh SQLite file per test.
 
+mod auth;
+mod cognito;
 mod common;
+mod compat;
 mod embedded;
 mod errors;
 mod eventbridge;
 mod flow;
+mod hardening;
 mod ingest;
+mod openapi;
+mod operations;
 mod races;
 mod stepfunctions_errors;
 mod stepfunctions_moto;

@@ -12,7 +12,7 @@ use order_manager::domain::menu::Menu;
 use order_manager::domain::notices::{Notice, NoticeKind};
 use order_manager::domain::order::{DrinkOrder, Order, OrderState, now};
 use order_manager::domain::ports::{
-    CallbackResult, ChangeFilter, NoticeResult, OrderStore, StoreError,
+    CallbackResult, ChangeFilter, NoticeResult, OrderStore, OutboxDepth, OutboxStats, StoreError,
 };
 use order_manager::domain::service::{OrderService, ServiceConfig};
 use order_manager::outbound::no_events::LogOnlyPublisher;
@@ -219,6 +219,29 @@ pub async fn callbacks_are_leased_and_handed_out_once(store: Store) {
     assert!(matches!(mine[0].action, CallbackAction::Resume { .. }));
     let again = store.claim_due_callbacks(later, LEASE, 100).await.unwrap();
     assert!(again.iter().all(|d| d.token.expose() != token));
+}
+
+pub async fn the_outbox_depth_counts_what_is_pending(store: Store) {
+    assert_eq!(store.outbox_stats().await.unwrap(), OutboxStats::default());
+    let o = order("NYC", "alice", OrderState::Created, now());
+    let mut c = insert(&o);
+    c.callbacks.push(callback(&o, &uid("tok")));
+    c.callbacks.push(callback(&o, &uid("tok")));
+    let lease_until = now() + LEASE;
+    let ids = store.apply(&c, None, lease_until).await.unwrap().callbacks;
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.callbacks.pending, 2);
+    assert_eq!(
+        stats.callbacks.next_due.map(|t| t.timestamp_micros()),
+        Some(lease_until.timestamp_micros()),
+        "leased until the writer's lease ends"
+    );
+    assert_eq!(stats.notices, OutboxDepth::default());
+    store
+        .finish_callback(ids[0], CallbackResult::Delivered)
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_stats().await.unwrap().callbacks.pending, 1);
 }
 
 pub async fn finished_callbacks_are_not_handed_out_again(store: Store) {

@@ -38,6 +38,7 @@ contract!(
     a_token_is_used_at_most_once,
     callbacks_are_leased_and_handed_out_once,
     finished_callbacks_are_not_handed_out_again,
+    the_outbox_depth_counts_what_is_pending,
     an_attempt_cut_off_is_handed_out_as_possibly_delivered,
     settled_callbacks_are_not_sent,
     notices_are_published_once_and_retried_when_asked,

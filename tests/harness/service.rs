@@ -74,6 +74,27 @@ impl Service {
         }
     }
 
+    /// SIGTERM, as an orchestrator stops a container; waits up to `within` for the exit.
+    /// `None` if the process did not exit in time (it is then killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// The process's log so far (stdout and stderr of every run in this directory).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

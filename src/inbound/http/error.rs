@@ -5,12 +5,35 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::ids::InvalidId;
 use crate::domain::lifecycle::LifecycleError;
 use crate::domain::ports::StoreError;
 use crate::domain::service::ServiceError;
+
+/// The body of every error (RFC 9457 problem details), served as `application/problem+json`.
+/// On the Serverlesspresso-compatible routes it also carries `"result": null`, the shape those
+/// apps read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:order-manager:problem:<code>`.
+    #[schema(example = "urn:order-manager:problem:order_not_found")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Not Found")]
+    pub title: String,
+    #[schema(example = 404)]
+    pub status: u16,
+    /// Stable machine code, e.g. `order_not_found`, `order_state_conflict`, `invalid_drink`.
+    #[schema(example = "order_not_found")]
+    pub code: String,
+    /// What went wrong, for people; never a secret or an internal detail.
+    #[schema(example = "no such order")]
+    pub detail: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -89,14 +112,17 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), code = self.code, detail = %self.detail, "request refused");
         }
-        let detail = &self.detail;
-        let body = json!({
-            "type": format!("urn:order-manager:problem:{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "code": self.code,
-            "detail": detail,
-        });
+        let body = ProblemDetails {
+            kind: format!("urn:order-manager:problem:{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            code: self.code.to_string(),
+            detail: self.detail.clone(),
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(
@@ -158,6 +184,7 @@ impl From<ServiceError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        crate::telemetry::store_error(&e);
         match e {
             StoreError::Unavailable(detail) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,9 +1,13 @@
 //! The HTTP edge: routes, auth extractors, the error type and the JSON views.
 
 pub mod auth;
+pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod hardening;
+pub mod observe;
+pub mod openapi;
 pub mod views;
 
 use std::sync::Arc;
@@ -14,19 +18,22 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower::timeout::TimeoutLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::config::CompatMode;
 use crate::domain::ids::EventId;
 use crate::domain::service::OrderService;
 use auth::{Authenticator, IngestAuth};
 use error::ApiError;
-use handlers::{events, health, menu, orders, stream};
+use handlers::{events, health, menu, metrics, orders, stream};
 
 /// The most an API request body may hold.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -69,34 +76,44 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route(
-            "/v1/orders",
-            get(orders::list_orders).post(orders::start_order),
-        )
-        .route("/v1/me/orders", get(orders::list_my_orders))
-        .route("/v1/orders/stream", get(stream::stream_orders))
-        .route("/v1/orders/{order_id}", get(orders::get_order))
-        .route("/v1/orders/{order_id}/drink", put(orders::submit_drink))
-        .route("/v1/orders/{order_id}/claim", post(orders::claim_order))
-        .route("/v1/orders/{order_id}/unclaim", post(orders::unclaim_order))
-        .route(
-            "/v1/orders/{order_id}/complete",
-            post(orders::complete_order),
-        )
-        .route("/v1/orders/{order_id}/cancel", post(orders::cancel_order))
-        .route("/v1/menu", get(menu::get_menu).put(menu::put_menu))
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let ingest = Router::new()
-        .route("/v1/events", post(events::ingest_event))
+/// Every route and its OpenAPI operation: `/v1`, ingest, ops and, with
+/// `OM_COMPAT=serverlesspresso`, the routes of the original apps.
+pub fn api_routes(compat: CompatMode) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(orders::list_orders, orders::start_order))
+        .routes(routes!(orders::list_my_orders))
+        .routes(routes!(stream::stream_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::submit_drink))
+        .routes(routes!(orders::claim_order))
+        .routes(routes!(orders::unclaim_order))
+        .routes(routes!(orders::complete_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(menu::get_menu, menu::put_menu));
+    let api = match compat {
+        CompatMode::Serverlesspresso => api.merge(compat::routes()),
+        CompatMode::None => api,
+    }
+    .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let ingest = OpenApiRouter::new()
+        .routes(routes!(events::ingest_event))
         .layer(DefaultBodyLimit::max(INGEST_BODY_LIMIT));
-    let ops = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
-    api.merge(ingest)
-        .merge(ops)
+    let ops = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics));
+    api.merge(ingest).merge(ops)
+}
+
+/// The OpenAPI document of the routes served with `compat`.
+pub fn openapi_document(compat: CompatMode) -> utoipa::openapi::OpenApi {
+    api_routes(compat).split_for_parts().1
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, compat: CompatMode) -> Router {
+    let (api, doc) = api_routes(compat).split_for_parts();
+    api.merge(openapi::docs_router(doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -114,8 +131,14 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(TimeoutLayer::new(REQUEST_TIMEOUT)),
         )
+        // Router layers run per route, after routing: they see the route template.
+        .layer(axum::middleware::from_fn(observe::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         // Failures are logged once by `ApiError`; the trace layer only notes them.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(observe::request_span)
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -43,7 +43,7 @@ use crate::domain::menu::Menu;
 use crate::domain::order::{Order, OrderState, now};
 use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
-    PendingCallback, PendingNotice, StoreError,
+    OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
 use attrs::micros;
 
@@ -223,6 +223,14 @@ impl OrderStore for DynamoStore {
 
     async fn finish_notice(&self, id: i64, result: NoticeResult) -> Result<(), StoreError> {
         outbox::finish_notice(self, id, result, now()).await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let (callbacks, notices) = tokio::try_join!(
+            outbox::depth(self, keys::Outbox::Callbacks),
+            outbox::depth(self, keys::Outbox::Notices),
+        )?;
+        Ok(OutboxStats { callbacks, notices })
     }
 
     async fn changes_after(

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
@@ -19,7 +19,7 @@ use super::items::{self, Seen};
 use super::keys::{self, Outbox};
 use super::query::{self, Bound};
 use crate::domain::ports::{
-    CallbackResult, NoticeResult, PendingCallback, PendingNotice, StoreError,
+    CallbackResult, NoticeResult, OutboxDepth, PendingCallback, PendingNotice, StoreError,
 };
 
 /// The longest error text kept with an entry.
@@ -50,6 +50,61 @@ async fn due(
     let pks = (0..store.shards).map(|s| keys::due_pk(outbox, s)).collect();
     let until = Bound::Before(keys::due_until(now));
     query::query_merged(store, query::DUE, pks, until, true, limit).await
+}
+
+/// How many entries of `outbox` the due index holds, and the earliest next attempt: per
+/// shard, a count (paged) and the first entry.
+pub(super) async fn depth(store: &DynamoStore, outbox: Outbox) -> Result<OutboxDepth, StoreError> {
+    let shards = (0..store.shards).map(|shard| async move {
+        let pk = keys::due_pk(outbox, shard);
+        let mut pending = 0u64;
+        let mut start = None;
+        loop {
+            let out = store
+                .client
+                .query()
+                .table_name(&store.table)
+                .index_name(keys::DUE)
+                .key_condition_expression("due_pk = :pk")
+                .expression_attribute_values(":pk", s(pk.as_str()))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| errors::sdk("Query", e))?;
+            pending += out.count.max(0) as u64;
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let first = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name(keys::DUE)
+            .key_condition_expression("due_pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| errors::sdk("Query", e))?;
+        let next_due = match first.items.unwrap_or_default().first() {
+            Some(item) => Some(super::attrs::time(item, "next_attempt_at")?),
+            None => None,
+        };
+        Ok::<_, StoreError>(OutboxDepth { pending, next_due })
+    });
+    let mut total = OutboxDepth::default();
+    for shard in join_all(shards).await {
+        let shard = shard?;
+        total.pending += shard.pending;
+        total.next_due = match (total.next_due, shard.next_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(total)
 }
 
 /// One conditional update; `Ok(false)` when its condition failed (someone else was first),

@@ -30,7 +30,7 @@ use crate::domain::menu::Menu;
 use crate::domain::order::OrderState;
 use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
-    PendingCallback, PendingNotice, StoreError,
+    OutboxDepth, OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
 use pool::ReadPool;
 use rows::{ORDER_COLUMNS, order_from_row};
@@ -190,6 +190,29 @@ impl OrderStore for SqliteStore {
         let now = micros(crate::domain::order::now());
         self.writer
             .write(move |conn| outbox::finish_notice(conn, id, result, now))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.readers
+            .read(|conn| {
+                let depth = |table: &str| -> Result<OutboxDepth, StoreError> {
+                    let (pending, next): (i64, Option<i64>) = conn
+                        .prepare_cached(&format!(
+                            "SELECT COUNT(*), MIN(next_attempt_at) FROM {table} WHERE status = 'pending'"
+                        ))
+                        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                        .map_err(map_err)?;
+                    Ok(OutboxDepth {
+                        pending: pending.max(0) as u64,
+                        next_due: next.and_then(DateTime::from_timestamp_micros),
+                    })
+                };
+                Ok(OutboxStats {
+                    callbacks: depth("callbacks")?,
+                    notices: depth("notices")?,
+                })
+            })
             .await
     }
 

@@ -1,5 +1,6 @@
 //! The test harness: starts the real application on port 0 with a fresh SQLite file, and
 //! talks to it over HTTP with typed helpers.
+pub mod jwks;
 pub mod sfn;
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use order_manager::config::{EventsKind, StoreConfig, WorkflowKind};
 use order_manager::domain::ids::EventId;
 use order_manager::domain::ports::{EventPublisher, OrderStore, Workflow};
 use order_manager::domain::service::ServiceConfig;
-use order_manager::inbound::http::auth::issue_local_token;
+use order_manager::inbound::http::auth::{TokenSettings, issue_local_token};
 use order_manager::outbound::dynamodb::{DynamoStore, migrate};
 use order_manager::outbound::embedded::ProcessorConfig;
 use order_manager::outbound::no_events::LogOnlyPublisher;
@@ -53,10 +54,16 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         event_bus: "Serverlesspresso".into(),
         event_source: "awsserverlessda.serverlesspresso".into(),
         ingest_header: "x-api-key".parse().unwrap(),
-        ingest_key: Some(SecretString::from(INGEST_KEY)),
-        jwt_secret: SecretString::from(JWT_SECRET),
+        ingest_keys: vec![SecretString::from(INGEST_KEY)],
+        ingest_basic: Vec::new(),
+        tokens: TokenSettings::Local {
+            secret: SecretString::from(JWT_SECRET),
+        },
         barista_groups: vec!["admin".into()],
+        cors_origins: Default::default(),
+        compat: Default::default(),
         heartbeat: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(5),
         service,
     }
 }

@@ -14,17 +14,38 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::IngestKey;
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::Json;
+use crate::inbound::http::openapi::{
+    BadRequest, IngestUnauthorized, Internal, PayloadTooLarge, Unavailable, Unprocessable,
+    UnsupportedMediaType,
+};
 use crate::inbound::http::views::IngestView;
 
-/// An EventBridge envelope; only what the service reads.
-#[derive(Debug, Deserialize)]
+/// An EventBridge envelope; only what the service reads (other fields are ignored).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "version": "0",
+    "id": "7f9c1e3a-0c5e-4b43-9a5e-3d1f1b9c2f10",
+    "detail-type": "OrderProcessor.WorkflowStarted",
+    "source": "awsserverlessda.serverlesspresso",
+    "account": "123456789012",
+    "time": "2024-05-01T10:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:states:us-east-1:123456789012:execution:OrderProcessorWorkflow:order-1"],
+    "detail": {"orderId": "order-1", "userId": "alice", "eventId": "NYC", "TaskToken": "AQB8..."}
+}))]
 pub struct Envelope {
+    /// The envelope id: deliveries with the same id are duplicates.
     id: String,
+    /// `OrderProcessor.WorkflowStarted`, `.WaitingCompletion`, `.OrderTimeOut`,
+    /// `.orderFinished`; any other is acknowledged as `ignored`.
     #[serde(rename = "detail-type")]
     detail_type: String,
+    /// The execution ARN of the workflow that emitted it, among others.
     #[serde(default)]
     resources: Vec<String>,
+    /// `orderId`, `userId`, `eventId`, `TaskToken`, `orderNumber`, `cause`, by detail-type.
     #[serde(default)]
+    #[schema(value_type = Object)]
     detail: Value,
 }
 
@@ -115,25 +136,54 @@ fn to_event(env: &Envelope, default_event: &EventId) -> Result<Option<WorkflowEv
     Ok(Some(event))
 }
 
-/// Ingests one workflow event.
+/// Ingests one workflow event (DESIGN §3): idempotent by envelope id and by content,
+/// order-tolerant. Every acknowledged outcome is `200`; a permanently bad event `400`/`422`
+/// (EventBridge does not retry those), a transient failure `503` (it does).
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    request_body = Envelope,
+    security(("ingestApiKey" = []), ("ingestBasic" = [])),
+    responses(
+        (status = 200, description = "Acknowledged; the outcome says what happened", body = IngestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = IngestUnauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn ingest_event(
     State(state): State<AppState>,
     _key: IngestKey,
     Json(envelope): Json<Envelope>,
 ) -> Result<axum::Json<IngestView>, ApiError> {
+    let answer = ingest(&state, &envelope).await;
+    crate::telemetry::ingest_event(match &answer {
+        Ok(view) => view.outcome.as_str(),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        Err(_) => "failed",
+    });
+    answer.map(axum::Json)
+}
+
+async fn ingest(state: &AppState, envelope: &Envelope) -> Result<IngestView, ApiError> {
     let envelope_id =
         EnvelopeId::parse(envelope.id.clone()).map_err(|e| invalid(format!("id: {e}")))?;
-    let Some(event) = to_event(&envelope, &state.service.config().default_event)? else {
+    let Some(event) = to_event(envelope, &state.service.config().default_event)? else {
         tracing::info!(detail_type = %envelope.detail_type.chars().take(128).collect::<String>(), "ignored an event of an unknown detail-type");
-        return Ok(axum::Json(IngestView {
+        return Ok(IngestView {
             outcome: Outcome::Ignored,
             order_id: None,
-        }));
+        });
     };
     let outcome = state.service.ingest(&envelope_id, &event).await?;
     tracing::info!(order.id = %event.order_id(), detail_type = %envelope.detail_type, ?outcome, "ingested event");
-    Ok(axum::Json(IngestView {
+    Ok(IngestView {
         outcome,
         order_id: Some(event.order_id().clone()),
-    }))
+    })
 }

@@ -2,18 +2,35 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
 use crate::inbound::http::AppState;
 use crate::inbound::http::error::ApiError;
+use crate::inbound::http::openapi::{Internal, Unavailable};
+use crate::inbound::http::views::HealthView;
 
 /// The process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = HealthView))
+)]
+pub async fn healthz() -> Json<HealthView> {
+    Json(HealthView { status: "ok" })
 }
 
 /// The process can serve: the store answers.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = HealthView),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthView>, ApiError> {
     state.service.ready().await?;
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(HealthView { status: "ready" }))
 }

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::domain::ids::EventId;
 use crate::domain::menu::Menu;
@@ -9,10 +10,17 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller};
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, Query};
+use crate::inbound::http::openapi::{
+    BadRequest, Forbidden, Internal, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    UnsupportedMediaType,
+};
+use crate::inbound::http::views::MenuSchema;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MenuParams {
+    /// The coffee event (default: `OM_DEFAULT_EVENT_ID`).
     event_id: Option<String>,
 }
 
@@ -22,6 +30,22 @@ impl MenuParams {
     }
 }
 
+/// `GET /v1/menu`: the menu drinks are validated against (a default one until a barista
+/// replaces it).
+#[utoipa::path(
+    get,
+    path = "/v1/menu",
+    tag = "menu",
+    params(MenuParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event's menu", body = MenuSchema),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get_menu(
     State(state): State<AppState>,
     _caller: Caller,
@@ -31,6 +55,26 @@ pub async fn get_menu(
     Ok(axum::Json(state.service.menu(&event).await?))
 }
 
+/// `PUT /v1/menu`: a barista replaces the event's menu.
+#[utoipa::path(
+    put,
+    path = "/v1/menu",
+    tag = "menu",
+    params(MenuParams),
+    request_body = MenuSchema,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The menu as stored", body = MenuSchema),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn put_menu(
     State(state): State<AppState>,
     _barista: Barista,

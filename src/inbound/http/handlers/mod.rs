@@ -3,5 +3,6 @@
 pub mod events;
 pub mod health;
 pub mod menu;
+pub mod metrics;
 pub mod orders;
 pub mod stream;

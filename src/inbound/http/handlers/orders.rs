@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::domain::list::SortKey;
 use crate::domain::menu::DrinkSubmission;
@@ -11,7 +12,12 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller, Customer};
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, OrderIdPath, Query};
-use crate::inbound::http::views::{OrderListView, OrderView};
+use crate::inbound::http::openapi::{
+    BadRequest, Conflict, Forbidden, Gone, Internal, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
+};
+use crate::inbound::http::views::DrinkSubmissionSchema;
+use crate::inbound::http::views::{OrderListView, OrderView, StartedView};
 
 type OrderResult = Result<axum::Json<OrderView>, ApiError>;
 type ListResult = Result<axum::Json<OrderListView>, ApiError>;
@@ -20,10 +26,14 @@ const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
 
 /// `limit` and `cursor`, shared by every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many orders (1-100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -49,13 +59,20 @@ impl PageParams {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Comma-separated states; default `queued,preparing` (the barista queue).
+    /// Comma-separated states (`created`, `submitted`, `queued`, `preparing`, `completed`,
+    /// `cancelled`); default `queued,preparing` (the barista queue).
+    #[param(example = "queued,preparing")]
     state: Option<String>,
+    /// The coffee event (default: `OM_DEFAULT_EVENT_ID`).
     event_id: Option<String>,
+    /// How many orders (1-100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -74,6 +91,23 @@ fn parse_states(s: Option<&str>) -> Result<Vec<OrderState>, ApiError> {
 }
 
 /// `GET /v1/orders`: a barista's view of one event's orders by state.
+///
+/// Oldest first, or newest first when every state asked for is terminal.
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderListView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     _barista: Barista,
@@ -94,9 +128,10 @@ pub async fn list_orders(
 }
 
 /// The body of `POST /v1/orders`; it may be empty.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartOrder {
+    /// The coffee event (default: `OM_DEFAULT_EVENT_ID`).
     event_id: Option<String>,
 }
 
@@ -105,6 +140,27 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `POST /v1/orders`: a customer starts an order (the QR code scan of the original apps).
 /// `201` with the order once the workflow announced it, else `202` with its id.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    request_body(content = Option<StartOrder>, description = "Optional: the coffee event"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Started; the workflow announced the order", body = OrderView,
+            headers(("location" = String, description = "The order's URL"))),
+        (status = 202, description = "Started; not announced yet", body = StartedView,
+            headers(("location" = String, description = "The order's URL"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn start_order(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -124,13 +180,29 @@ pub async fn start_order(
         None => (
             axum::http::StatusCode::ACCEPTED,
             location,
-            axum::Json(serde_json::json!({"order_id": id})),
+            axum::Json(StartedView {
+                order_id: id.to_string(),
+            }),
         )
             .into_response(),
     })
 }
 
 /// `GET /v1/me/orders`: the caller's own orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/me/orders",
+    tag = "orders",
+    params(PageParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's orders", body = OrderListView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn list_my_orders(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -145,6 +217,24 @@ pub async fn list_my_orders(
 }
 
 /// `GET /v1/orders/{order_id}`: the owner's or a barista's view of one order.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{order_id}",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn get_order(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -156,6 +246,30 @@ pub async fn get_order(
 }
 
 /// `PUT /v1/orders/{order_id}/drink`: the customer submits the drink.
+#[utoipa::path(
+    put,
+    path = "/v1/orders/{order_id}/drink",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    request_body = DrinkSubmissionSchema,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Submitted; the workflow is resumed", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 410, response = Gone),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn submit_drink(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -167,6 +281,27 @@ pub async fn submit_drink(
 }
 
 /// `POST /v1/orders/{order_id}/claim`: a barista starts making it.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/claim",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Claimed (`preparing`)", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 410, response = Gone),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn claim_order(
     State(state): State<AppState>,
     Barista(barista): Barista,
@@ -176,6 +311,27 @@ pub async fn claim_order(
 }
 
 /// `POST /v1/orders/{order_id}/unclaim`: a barista puts it back in the queue.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/unclaim",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Back in the queue (`queued`)", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 410, response = Gone),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn unclaim_order(
     State(state): State<AppState>,
     _barista: Barista,
@@ -185,6 +341,27 @@ pub async fn unclaim_order(
 }
 
 /// `POST /v1/orders/{order_id}/complete`: done; resumes the workflow.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/complete",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Completed; the workflow is resumed", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 410, response = Gone),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn complete_order(
     State(state): State<AppState>,
     Barista(barista): Barista,
@@ -196,6 +373,27 @@ pub async fn complete_order(
 }
 
 /// `POST /v1/orders/{order_id}/cancel`: a barista, or the owner while `created`.
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/cancel",
+    tag = "orders",
+    params(
+        ("order_id" = String, Path, description = "The order's id (from the workflow)",
+            pattern = "^[A-Za-z0-9_-]{1,80}$"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Cancelled; the workflow is released", body = OrderView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 410, response = Gone),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Caller(actor): Caller,

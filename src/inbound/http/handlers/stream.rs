@@ -16,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::watch;
+use utoipa::IntoParams;
 
 use crate::domain::follow::ChangeFollower;
 use crate::domain::lifecycle::Actor;
@@ -24,12 +25,14 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::Caller;
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::Query;
+use crate::inbound::http::openapi::{BadRequest, Internal, Unauthorized, Unavailable};
 
 /// How often a stream looks for changes written by other processes.
 const POLL: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Barista streams: the coffee event (default: the configured one).
     event_id: Option<String>,
@@ -56,6 +59,26 @@ fn last_event_id(headers: &HeaderMap, params: &StreamParams) -> Result<Option<u6
     }
 }
 
+/// `GET /v1/orders/stream`: live order changes as Server-Sent Events (`event: order`, `id` = the
+/// change's number, `data` = the order as JSON; `event: reset` when changes were lost; comment
+/// heartbeats). The stream does not end until the client leaves or the server shuts down.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/stream",
+    tag = "orders",
+    params(
+        StreamParams,
+        ("last-event-id" = Option<u64>, Header, description = "The last change number seen: resume after it"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub async fn stream_orders(
     State(state): State<AppState>,
     Caller(actor): Caller,

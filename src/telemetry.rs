@@ -1,0 +1,110 @@
+//! Metrics: their names and labels in one place, recorded through the `metrics` facade (as
+//! logs go through `tracing`), and exported in the Prometheus text format at `GET /metrics`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `http_request_duration_seconds` | histogram | `method`, `route` (the route template), `status` |
+//! | `ingest_events_total` | counter | `outcome`: applied, duplicate, stale, ignored, invalid |
+//! | `callbacks_total` | counter | `outcome`: delivered, rejected, retry, unknown |
+//! | `notices_total` | counter | `outcome`: published, dropped, retry |
+//! | `store_errors_total` | counter | `kind`: unavailable, internal |
+//! | `outbox_pending` | gauge | `outbox`: callbacks, notices |
+//! | `outbox_oldest_due_seconds` | gauge | `outbox`: how long the earliest pending entry has been due (0 if none is) |
+
+use std::sync::OnceLock;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::domain::order::now;
+use crate::domain::ports::{OutboxDepth, OutboxStats, StoreError};
+
+const HTTP_DURATION: &str = "http_request_duration_seconds";
+const INGEST: &str = "ingest_events_total";
+const CALLBACKS: &str = "callbacks_total";
+const NOTICES: &str = "notices_total";
+const STORE_ERRORS: &str = "store_errors_total";
+const OUTBOX_PENDING: &str = "outbox_pending";
+const OUTBOX_DUE: &str = "outbox_oldest_due_seconds";
+
+/// Latency buckets, in seconds: fine below 10 ms, where this service should answer.
+const BUCKETS: [f64; 14] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's Prometheus recorder, installed on first use. `None` when another recorder
+/// was installed first (an embedding program's): metrics then go there.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP requests by method, route template and status"
+    );
+    describe_counter!(INGEST, "workflow events received, by outcome");
+    describe_counter!(CALLBACKS, "attempts at workflow callbacks, by outcome");
+    describe_counter!(
+        NOTICES,
+        "attempts at publishing OrderManager notices, by outcome"
+    );
+    describe_counter!(STORE_ERRORS, "failed calls to the order store, by kind");
+    describe_gauge!(OUTBOX_PENDING, "outbox entries not finished yet");
+    describe_gauge!(
+        OUTBOX_DUE,
+        metrics::Unit::Seconds,
+        "how long the earliest pending outbox entry has been due"
+    );
+}
+
+pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+    histogram!(HTTP_DURATION, "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string())
+        .record(seconds);
+}
+
+pub fn ingest_event(outcome: &'static str) {
+    counter!(INGEST, "outcome" => outcome).increment(1);
+}
+
+pub fn callback(outcome: &'static str) {
+    counter!(CALLBACKS, "outcome" => outcome).increment(1);
+}
+
+pub fn notice(outcome: &'static str) {
+    counter!(NOTICES, "outcome" => outcome).increment(1);
+}
+
+/// Counts a failed store call; conflicts and duplicates are answers, not failures.
+pub fn store_error(e: &StoreError) {
+    let kind = match e {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Internal(_) => "internal",
+        StoreError::Conflict | StoreError::DuplicateEvent => return,
+    };
+    counter!(STORE_ERRORS, "kind" => kind).increment(1);
+}
+
+pub fn outbox(stats: &OutboxStats) {
+    let at = now();
+    for (name, depth) in [("callbacks", stats.callbacks), ("notices", stats.notices)] {
+        let OutboxDepth { pending, next_due } = depth;
+        gauge!(OUTBOX_PENDING, "outbox" => name).set(pending as f64);
+        let overdue = next_due
+            .map(|due| (at - due).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        gauge!(OUTBOX_DUE, "outbox" => name).set(overdue);
+    }
+}
