@@ -59,6 +59,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// How long a shutdown may take: in-flight requests, then owed callbacks and notices.
     pub shutdown_grace: Duration,
+    /// The longest a request may take.
+    pub request_timeout: Duration,
     pub service: ServiceConfig,
 }
 
@@ -88,6 +90,7 @@ impl Settings {
             compat: args.compat,
             heartbeat: Duration::from_secs(15),
             shutdown_grace: args.shutdown_grace.0,
+            request_timeout: args.request_timeout.0,
             service,
         })
     }
@@ -329,6 +332,7 @@ impl Application {
             ingest: Arc::new(ingest),
             heartbeat: settings.heartbeat,
             closing: closing_rx,
+            request_timeout: settings.request_timeout,
         };
         let listener = TcpListener::bind(settings.listen)
             .await

@@ -436,6 +436,10 @@ pub struct ServeArgs {
     /// API's `/orders`, `/myOrders`...) or `none`.
     #[arg(long, env = "OM_COMPAT", default_value = "serverlesspresso", value_parser = compat_mode)]
     pub compat: CompatMode,
+    /// The longest a request may take before it answers 503 (EventBridge gives the ingest
+    /// endpoint 5 s).
+    #[arg(long, env = "OM_REQUEST_TIMEOUT", default_value = "10s", value_parser = named::<Span>("OM_REQUEST_TIMEOUT"))]
+    pub request_timeout: Span,
     /// On SIGTERM or SIGINT: how long in-flight requests and owed callbacks and notices may
     /// take before the process exits anyway.
     #[arg(long, env = "OM_SHUTDOWN_GRACE", default_value = "20s", value_parser = named::<Span>("OM_SHUTDOWN_GRACE"))]

@@ -133,6 +133,35 @@ async fn a_shutdown_delivers_the_callbacks_it_owes() {
 }
 
 #[tokio::test]
+async fn a_request_that_takes_too_long_answers_503_and_can_be_retried() {
+    let workflow = SlowWorkflow::new(Duration::from_secs(2));
+    let app = TestApp::spawn_with(Arc::new(workflow), |s| {
+        s.request_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let id = unique("o");
+    app.ingest_ok(&common::started(&id, "alice", "t-slow"), "applied")
+        .await;
+    let began = Instant::now();
+    let res = app.submit_raw(&id, "alice", &latte()).await;
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "request_timeout");
+}
+
+#[tokio::test]
 async fn metrics_show_requests_by_route_ingest_outcomes_callbacks_and_the_outbox() {
     let (workflow, _) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;

@@ -39,8 +39,6 @@ use handlers::{events, health, menu, metrics, orders, stream};
 pub const API_BODY_LIMIT: usize = 64 * 1024;
 /// EventBridge events are at most 256 KB.
 pub const INGEST_BODY_LIMIT: usize = 256 * 1024;
-/// No request may take longer (EventBridge gives the ingest endpoint 5 s).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -52,6 +50,8 @@ pub struct AppState {
     pub heartbeat: Duration,
     /// Turns `true` when the server shuts down: live streams end.
     pub closing: watch::Receiver<bool>,
+    /// No request may take longer (`OM_REQUEST_TIMEOUT`): it answers 503 `request_timeout`.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -112,6 +112,7 @@ pub fn openapi_document(compat: CompatMode) -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState, compat: CompatMode) -> Router {
+    let timeout = state.request_timeout;
     let (api, doc) = api_routes(compat).split_for_parts();
     api.merge(openapi::docs_router(doc))
         .fallback(not_found)
@@ -129,7 +130,7 @@ pub fn router(state: AppState, compat: CompatMode) -> Router {
                     )
                     .retry_after(1)
                 }))
-                .layer(TimeoutLayer::new(REQUEST_TIMEOUT)),
+                .layer(TimeoutLayer::new(timeout)),
         )
         // Router layers run per route, after routing: they see the route template.
         .layer(axum::middleware::from_fn(observe::track))

@@ -64,6 +64,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         compat: Default::default(),
         heartbeat: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
         service,
     }
 }
