@@ -115,26 +115,60 @@ impl EmbeddedProcessor {
         }
     }
 
-    /// Delivers pending events in order, stopping at the first failure (order matters).
+    /// Delivers pending events: each order's in order, stopping at its first failure (order
+    /// matters), different orders side by side (so that their writes share commits). What was
+    /// delivered is then forgotten in one write; if that write is lost, the events go again
+    /// and ingest answers `duplicate`.
     async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
         let pending = self
             .writer
             .write(|conn| emission::pending(conn, 50))
             .await
             .map_err(|e| e.to_string())?;
-        let mut delivered = 0;
+        let mut by_order: Vec<Vec<(i64, EnvelopeId, WorkflowEvent)>> = Vec::new();
         for (seq, envelope, emission) in pending {
             let event = emission
                 .to_event()
                 .map_err(|e| format!("stored event unreadable: {e}"))?;
-            sink.deliver(&envelope, &event).await?;
+            match by_order
+                .iter_mut()
+                .find(|chain| chain[0].2.order_id() == event.order_id())
+            {
+                Some(chain) => chain.push((seq, envelope, event)),
+                None => by_order.push(vec![(seq, envelope, event)]),
+            }
+        }
+        let chains = by_order.iter().map(|chain| async move {
+            let mut delivered = Vec::new();
+            for (seq, envelope, event) in chain {
+                if let Err(e) = sink.deliver(envelope, event).await {
+                    return (delivered, Some(e));
+                }
+                delivered.push(*seq);
+            }
+            (delivered, None)
+        });
+        let mut delivered = Vec::new();
+        let mut failure = None;
+        for (seqs, error) in futures_util::future::join_all(chains).await {
+            delivered.extend(seqs);
+            failure = failure.or(error);
+        }
+        let count = delivered.len();
+        if count > 0 {
             self.writer
-                .write(move |conn| emission::mark_delivered(conn, seq))
+                .write(move |conn| {
+                    delivered
+                        .iter()
+                        .try_for_each(|seq| emission::mark_delivered(conn, *seq))
+                })
                 .await
                 .map_err(|e| e.to_string())?;
-            delivered += 1;
         }
-        Ok(delivered)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
     }
 
     /// Runs a state change of the processor's and wakes the run loop to deliver its events.
@@ -263,6 +297,73 @@ mod tests {
             p.start(&o, &UserId::parse("mallory").unwrap(), &e).await,
             Err(StartError::AlreadyExists)
         );
+    }
+
+    /// Refuses every event of one order; collects the others.
+    struct RefuseOrder(OrderId, Collect);
+
+    #[async_trait]
+    impl EventSink for RefuseOrder {
+        async fn deliver(&self, e: &EnvelopeId, ev: &WorkflowEvent) -> Result<(), String> {
+            if ev.order_id() == &self.0 {
+                return Err("down for this order".into());
+            }
+            self.1.deliver(e, ev).await
+        }
+    }
+
+    #[tokio::test]
+    async fn one_order_failing_holds_back_only_its_own_events_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ProcessorConfig {
+            customer_timeout: Duration::from_millis(1),
+            barista_timeout: Duration::from_secs(900),
+        };
+        let p = EmbeddedProcessor::open(&dir.path().join("p.db"), cfg).unwrap();
+        let (user, event) = (
+            UserId::parse("alice").unwrap(),
+            EventId::parse("NYC").unwrap(),
+        );
+        let (a, b) = (OrderId::parse("a").unwrap(), OrderId::parse("b").unwrap());
+        // `a` started and timed out (several events pending), then `b` started.
+        p.start(&a, &user, &event).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let fired = p
+            .writer
+            .write(|conn| executions::fire_timeouts(conn, now()))
+            .await
+            .unwrap();
+        assert_eq!(fired, 1);
+        p.start(&b, &user, &event).await.unwrap();
+
+        let refusing = RefuseOrder(a.clone(), Collect::default());
+        assert!(
+            p.deliver_pending(&refusing).await.is_err(),
+            "a's failure is reported"
+        );
+        let got: Vec<_> = refusing
+            .1
+            .0
+            .lock()
+            .unwrap()
+            .drain(..)
+            .map(|(_, e)| e)
+            .collect();
+        assert!(
+            matches!(&got[..], [WorkflowEvent::Started { order_id, .. }] if order_id == &b),
+            "only b went: {got:?}"
+        );
+        // `a`'s events stayed, and go in order once they can.
+        let sink = Collect::default();
+        let rest = drain(&p, &sink).await;
+        assert!(rest.len() >= 2, "{rest:?}");
+        assert!(rest.iter().all(|e| e.order_id() == &a), "{rest:?}");
+        assert!(matches!(rest[0], WorkflowEvent::Started { .. }), "{rest:?}");
+        assert!(
+            matches!(rest[1], WorkflowEvent::TimedOut { .. }),
+            "{rest:?}"
+        );
+        assert!(drain(&p, &sink).await.is_empty(), "each event once");
     }
 
     #[tokio::test]
