@@ -511,6 +511,7 @@ pub async fn lists_by_user_are_newest_first(store: Store) {
 /// order.
 pub async fn pagination_sees_each_order_once_in_order(
     under: &crate::stores::Under,
+    state: OrderState,
     applied: usize,
     imported: usize,
     concurrency: usize,
@@ -527,7 +528,7 @@ pub async fn pagination_sees_each_order_once_in_order(
             order(
                 &event,
                 "alice",
-                OrderState::Completed,
+                state,
                 base + chrono::Duration::milliseconds((i / 3) as i64),
             )
         })
@@ -580,7 +581,7 @@ pub async fn pagination_sees_each_order_once_in_order(
         let mut after: Option<SortKey> = None;
         loop {
             let page = store
-                .list_by_state(&ev, OrderState::Completed, direction, after.as_ref(), 100)
+                .list_by_state(&ev, state, direction, after.as_ref(), 100)
                 .await
                 .unwrap();
             if page.orders.is_empty() {

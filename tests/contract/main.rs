@@ -5,6 +5,8 @@
 mod cases;
 mod stores;
 
+use order_manager::domain::order::OrderState;
+
 /// Instantiates every case for every store.
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
@@ -58,7 +60,16 @@ contract!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_pagination_over_thousands_of_orders_sees_each_once_in_order() {
     let store = stores::sqlite().await;
-    cases::pagination_sees_each_order_once_in_order(&store, 1_000, 4_000, 8).await;
+    cases::pagination_sees_each_order_once_in_order(&store, OrderState::Completed, 1_000, 4_000, 8)
+        .await;
+}
+
+/// The same over open orders, which the SQLite store lists from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pagination_over_thousands_of_open_orders_sees_each_once_in_order() {
+    let store = stores::sqlite().await;
+    cases::pagination_sees_each_order_once_in_order(&store, OrderState::Queued, 1_000, 4_000, 8)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,5 +77,6 @@ async fn dynamodb_pagination_over_thousands_of_orders_sees_each_once_in_order() 
     let Some(store) = stores::dynamodb().await else {
         return;
     };
-    cases::pagination_sees_each_order_once_in_order(&store, 150, 4_850, 1).await;
+    cases::pagination_sees_each_order_once_in_order(&store, OrderState::Completed, 150, 4_850, 1)
+        .await;
 }

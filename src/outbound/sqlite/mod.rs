@@ -5,6 +5,7 @@
 //! zero rows changed is the domain's [`StoreError::Conflict`].
 
 mod apply;
+mod open_orders;
 mod outbox;
 mod pool;
 mod rows;
@@ -32,11 +33,14 @@ use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
     OutboxDepth, OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
+use open_orders::OpenOrders;
 use pool::ReadPool;
 use rows::{ORDER_COLUMNS, order_from_row};
 
 pub struct SqliteStore {
     writer: Writer,
+    /// The open orders, in memory: the barista lists.
+    open: Arc<OpenOrders>,
     readers: Arc<ReadPool>,
     path: PathBuf,
 }
@@ -55,8 +59,10 @@ impl SqliteStore {
         ] {
             conn.execute(sql, [now]).map_err(map_err)?;
         }
+        let open = Arc::new(OpenOrders::load(&conn)?);
         Ok(SqliteStore {
             writer: Writer::start(conn)?,
+            open,
             readers: ReadPool::new(path.to_path_buf(), 16),
             path: path.to_path_buf(),
         })
@@ -73,8 +79,13 @@ impl SqliteStore {
         &self,
         orders: Vec<crate::domain::order::Order>,
     ) -> Result<u64, StoreError> {
+        let orders = Arc::new(orders);
+        let (written, open) = (orders.clone(), self.open.clone());
         self.writer
-            .write(move |conn| apply::insert_orders(conn, &orders))
+            .write_then(
+                move |conn| apply::insert_orders(conn, &written),
+                move |_| orders.iter().for_each(|o| open.record(o)),
+            )
             .await
     }
 
@@ -136,8 +147,12 @@ impl OrderStore for SqliteStore {
         let change = change.clone();
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
+        let (order, open) = (change.order.clone(), self.open.clone());
         self.writer
-            .write(move |conn| apply::apply_change(conn, &change, envelope.as_ref(), lease_until))
+            .write_then(
+                move |conn| apply::apply_change(conn, &change, envelope.as_ref(), lease_until),
+                move |_| open.record(&order),
+            )
             .await
     }
 
@@ -280,6 +295,9 @@ impl OrderStore for SqliteStore {
         after: Option<&SortKey>,
         limit: usize,
     ) -> Result<ListPage, StoreError> {
+        if let Some(orders) = self.open.page(event, state, direction, after, limit) {
+            return Ok(ListPage { orders });
+        }
         let (cmp, ord) = match direction {
             Direction::OldestFirst => (">", "ASC"),
             Direction::NewestFirst => ("<", "DESC"),

@@ -22,6 +22,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0002_outbox_and_changes",
         include_str!("../../../migrations/sqlite/0002_outbox_and_changes.sql"),
     ),
+    (
+        "0003_open_orders",
+        include_str!("../../../migrations/sqlite/0003_open_orders.sql"),
+    ),
 ];
 
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.

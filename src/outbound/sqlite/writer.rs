@@ -29,13 +29,19 @@ trait Done: Send {
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
+/// What runs on the writer thread once a job's write is committed, before its caller hears
+/// of it: in commit order.
+type AfterCommit<R> = Box<dyn FnOnce(&R) + Send>;
+
 struct WriteJob<F, R> {
     work: F,
+    after_commit: Option<AfterCommit<R>>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
 
 struct Finished<R> {
     result: Result<R, StoreError>,
+    after_commit: Option<AfterCommit<R>>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
 
@@ -48,6 +54,7 @@ where
         let result = in_savepoint(conn, self.work);
         Box::new(Finished {
             result,
+            after_commit: self.after_commit,
             reply: self.reply,
         })
     }
@@ -63,7 +70,12 @@ impl<R: Send + 'static> Done for Finished<R> {
             // The job's own failure was rolled back to its savepoint: report it as it is.
             (_, Err(e)) => Err(e),
             (Err(e), Ok(_)) => Err(e),
-            (Ok(()), Ok(r)) => Ok(r),
+            (Ok(()), Ok(r)) => {
+                if let Some(after) = self.after_commit {
+                    after(&r);
+                }
+                Ok(r)
+            }
         };
         let _ = self.reply.send(answer);
     }
@@ -118,10 +130,40 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(work, None).await
+    }
+
+    /// As [`Writer::write`], and runs `after_commit` with the result once it is committed:
+    /// on the writer thread, in commit order (what keeps an in-memory view in step).
+    pub(crate) async fn write_then<R, F>(
+        &self,
+        work: F,
+        after_commit: impl FnOnce(&R) + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.submit(work, Some(Box::new(after_commit))).await
+    }
+
+    async fn submit<R, F>(
+        &self,
+        work: F,
+        after_commit: Option<AfterCommit<R>>,
+    ) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.queue
-            .send(Box::new(WriteJob { work, reply }))
+            .send(Box::new(WriteJob {
+                work,
+                after_commit,
+                reply,
+            }))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?

@@ -1,0 +1,215 @@
+//! The open orders (every state but completed and cancelled), kept in memory: the lists
+//! baristas poll (the queue, what is being made) are answered from here without a read of
+//! the database. There are hundreds of open orders at most, however long the history.
+//!
+//! Kept in step by the writer thread: loaded when the store opens, and updated with every
+//! committed write in commit order, before the writer answers the write's caller (so a caller
+//! reads its own writes). One process owns an SQLite store, so nothing else writes the file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{PoisonError, RwLock};
+
+use rusqlite::Connection;
+
+use super::map_err;
+use super::rows::{ORDER_COLUMNS, order_from_row};
+use crate::domain::ids::{EventId, OrderId};
+use crate::domain::list::{Direction, SortKey};
+use crate::domain::order::{Order, OrderState};
+use crate::domain::ports::StoreError;
+
+type List = BTreeMap<SortKey, Order>;
+
+#[derive(Default)]
+struct Lists {
+    by_state: HashMap<(EventId, OrderState), List>,
+    /// Where each open order is listed.
+    place: HashMap<OrderId, (EventId, OrderState, SortKey)>,
+}
+
+#[derive(Default)]
+pub(super) struct OpenOrders {
+    lists: RwLock<Lists>,
+}
+
+impl OpenOrders {
+    /// The open orders stored at `conn` (read through the partial index `orders_open`).
+    pub(super) fn load(conn: &Connection) -> Result<OpenOrders, StoreError> {
+        let open = OpenOrders::default();
+        let orders = conn
+            .prepare(&format!(
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')"
+            ))
+            .and_then(|mut s| {
+                s.query_map([], order_from_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(map_err)?;
+        for order in orders {
+            open.record(&order?);
+        }
+        Ok(open)
+    }
+
+    /// Takes in a committed write of `order`.
+    pub(super) fn record(&self, order: &Order) {
+        let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((event, state, key)) = lists.place.remove(&order.id) {
+            let slot = (event, state);
+            if let Some(list) = lists.by_state.get_mut(&slot) {
+                list.remove(&key);
+                if list.is_empty() {
+                    lists.by_state.remove(&slot);
+                }
+            }
+        }
+        if order.state.is_terminal() {
+            return;
+        }
+        let key = SortKey::of(order);
+        lists.place.insert(
+            order.id.clone(),
+            (order.event_id.clone(), order.state, key.clone()),
+        );
+        lists
+            .by_state
+            .entry((order.event_id.clone(), order.state))
+            .or_default()
+            .insert(key, order.clone());
+    }
+
+    /// A page of the orders of `event` in the open `state`, as the database would list them;
+    /// `None` for a state that is not kept here (completed, cancelled).
+    pub(super) fn page(
+        &self,
+        event: &EventId,
+        state: OrderState,
+        direction: Direction,
+        after: Option<&SortKey>,
+        limit: usize,
+    ) -> Option<Vec<Order>> {
+        if state.is_terminal() {
+            return None;
+        }
+        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(list) = lists.by_state.get(&(event.clone(), state)) else {
+            return Some(Vec::new());
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let page = match direction {
+            Direction::OldestFirst => list
+                .range((from, Bound::Unbounded))
+                .take(limit)
+                .map(|(_, o)| o.clone())
+                .collect(),
+            Direction::NewestFirst => list
+                .range((Bound::Unbounded, from))
+                .rev()
+                .take(limit)
+                .map(|(_, o)| o.clone())
+                .collect(),
+        };
+        Some(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::UserId;
+    use crate::domain::lifecycle::Change;
+    use crate::domain::order::now;
+    use crate::domain::ports::OrderStore;
+    use crate::outbound::sqlite::SqliteStore;
+
+    fn order(id: &str, state: OrderState) -> Order {
+        Order {
+            id: OrderId::parse(id).unwrap(),
+            event_id: EventId::parse("NYC").unwrap(),
+            user_id: UserId::parse("alice").unwrap(),
+            state,
+            order_number: None,
+            drink: None,
+            barista_user_id: None,
+            cancel_reason: None,
+            start_token: None,
+            completion_token: None,
+            execution_arn: None,
+            workflow_finished_at: None,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn change(o: &Order, expected: Option<u64>) -> Change {
+        Change {
+            order: o.clone(),
+            expected_version: expected,
+            callbacks: vec![],
+            notices: vec![],
+            settles: vec![],
+        }
+    }
+
+    async fn listed(store: &SqliteStore, state: OrderState) -> Vec<String> {
+        let event = EventId::parse("NYC").unwrap();
+        store
+            .list_by_state(&event, state, Direction::OldestFirst, None, 100)
+            .await
+            .unwrap()
+            .orders
+            .iter()
+            .map(|o| o.id.to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn open_orders_follow_every_write_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut a = order("a", OrderState::Queued);
+            let b = order("b", OrderState::Queued);
+            store.apply(&change(&a, None), None, now()).await.unwrap();
+            store.apply(&change(&b, None), None, now()).await.unwrap();
+            assert_eq!(listed(&store, OrderState::Queued).await, ["a", "b"]);
+            // A transition moves it between lists; a failed one changes nothing.
+            a.state = OrderState::Preparing;
+            a.version = 2;
+            store
+                .apply(&change(&a, Some(1)), None, now())
+                .await
+                .unwrap();
+            let mut stale = a.clone();
+            stale.state = OrderState::Cancelled;
+            assert!(
+                store
+                    .apply(&change(&stale, Some(1)), None, now())
+                    .await
+                    .is_err()
+            );
+            assert_eq!(listed(&store, OrderState::Queued).await, ["b"]);
+            assert_eq!(listed(&store, OrderState::Preparing).await, ["a"]);
+            // Finished orders leave: they are listed from the database.
+            a.state = OrderState::Completed;
+            a.version = 3;
+            store
+                .apply(&change(&a, Some(2)), None, now())
+                .await
+                .unwrap();
+            assert!(listed(&store, OrderState::Preparing).await.is_empty());
+            assert_eq!(listed(&store, OrderState::Completed).await, ["a"]);
+            store
+                .import(vec![order("c", OrderState::Queued)])
+                .await
+                .unwrap();
+        }
+        // A new process loads what is open.
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(listed(&store, OrderState::Queued).await, ["b", "c"]);
+        assert_eq!(listed(&store, OrderState::Completed).await, ["a"]);
+    }
+}
