@@ -27,6 +27,9 @@ const STORE_ERRORS: &str = "store_errors_total";
 const OUTBOX_PENDING: &str = "outbox_pending";
 const OUTBOX_DUE: &str = "outbox_oldest_due_seconds";
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Latency buckets, in seconds: fine below 10 ms, where this service should answer.
 const BUCKETS: [f64; 14] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -44,6 +47,18 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .install_recorder()
                 .ok()?;
             describe();
+            // Histogram samples are kept until upkeep folds them into their buckets: without
+            // it, memory grows with every request between two scrapes.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
             Some(handle)
         })
         .as_ref()

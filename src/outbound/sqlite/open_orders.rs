@@ -1,6 +1,8 @@
-//! The open orders (every state but completed and cancelled), kept in memory: the lists
+//! The orders in the barista's hands (queued and preparing), kept in memory: the lists
 //! baristas poll (the queue, what is being made) are answered from here without a read of
-//! the database. There are hundreds of open orders at most, however long the history.
+//! the database. There are hundreds at most, however long the history; orders still waiting
+//! for their customer (created, submitted) are not kept: a flood of new orders must not grow
+//! the memory.
 //!
 //! Kept in step by the writer thread: loaded when the store opens, and updated with every
 //! committed write in commit order, before the writer answers the write's caller (so a caller
@@ -34,12 +36,19 @@ pub(super) struct OpenOrders {
 }
 
 impl OpenOrders {
-    /// The open orders stored at `conn` (read through the partial index `orders_open`).
+    /// Whether orders in `state` are kept here.
+    fn kept(state: OrderState) -> bool {
+        matches!(state, OrderState::Queued | OrderState::Preparing)
+    }
+
+    /// The orders stored at `conn` in the kept states (read through the partial index
+    /// `orders_open`).
     pub(super) fn load(conn: &Connection) -> Result<OpenOrders, StoreError> {
         let open = OpenOrders::default();
         let orders = conn
             .prepare(&format!(
-                "SELECT {ORDER_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')"
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')
+                 AND state IN ('queued', 'preparing')"
             ))
             .and_then(|mut s| {
                 s.query_map([], order_from_row)?
@@ -64,7 +73,7 @@ impl OpenOrders {
                 }
             }
         }
-        if order.state.is_terminal() {
+        if !Self::kept(order.state) {
             return;
         }
         let key = SortKey::of(order);
@@ -79,8 +88,8 @@ impl OpenOrders {
             .insert(key, order.clone());
     }
 
-    /// A page of the orders of `event` in the open `state`, as the database would list them;
-    /// `None` for a state that is not kept here (completed, cancelled).
+    /// A page of the orders of `event` in `state`, as the database would list them; `None`
+    /// for a state that is not kept here.
     pub(super) fn page(
         &self,
         event: &EventId,
@@ -89,7 +98,7 @@ impl OpenOrders {
         after: Option<&SortKey>,
         limit: usize,
     ) -> Option<Vec<Order>> {
-        if state.is_terminal() {
+        if !Self::kept(state) {
             return None;
         }
         let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);

@@ -73,6 +73,13 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Plans that do not depend on bound values: otherwise a bound `LIMIT ?` expires a cached
+    // statement whenever its value changes, and every list query was compiled anew.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(map_err)?;
     Ok(())
 }
 
