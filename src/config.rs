@@ -716,12 +716,14 @@ mod tests {
     }
 
     #[test]
-    fn bad_event_settings_name_their_variable() {
+    fn bad_event_and_timing_settings_name_their_variable() {
         for (flag, value, var) in [
             ("--event-bus", "", "OM_EVENT_BUS"),
             ("--event-bus", "my bus", "OM_EVENT_BUS"),
             ("--event-source", "", "OM_EVENT_SOURCE"),
             ("--event-source", "a b", "OM_EVENT_SOURCE"),
+            ("--shutdown-grace", "soon", "OM_SHUTDOWN_GRACE"),
+            ("--request-timeout", "10 parsecs", "OM_REQUEST_TIMEOUT"),
             ("--events", "kafka", "eventbridge"),
         ] {
             let err = Cli::try_parse_from(["order-manager", flag, value]).unwrap_err();
