@@ -21,7 +21,7 @@ use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
 use crate::domain::service::{OrderService, ServiceConfig};
 use crate::inbound::http::auth::{Authenticator, BasicCredential, IngestAuth, TokenSettings};
 use crate::inbound::http::hardening::{CorsOrigins, harden};
-use crate::inbound::http::{AppState, router};
+use crate::inbound::http::{AppState, Shared, router};
 use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
 use crate::outbound::eventbridge::EventBridgePublisher;
@@ -323,7 +323,7 @@ impl Application {
         let service = OrderService::new(store, workflow, publisher, settings.service.clone());
         let verifier = settings.tokens.verifier().await?;
         let (closing, closing_rx) = watch::channel(false);
-        let state = AppState {
+        let state = AppState::new(Shared {
             service: service.clone(),
             auth: Arc::new(Authenticator::new(
                 verifier,
@@ -333,7 +333,7 @@ impl Application {
             heartbeat: settings.heartbeat,
             closing: closing_rx,
             request_timeout: settings.request_timeout,
-        };
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (OM_LISTEN)", settings.listen))?;

@@ -10,6 +10,7 @@
 //! | `store_errors_total` | counter | `kind`: unavailable, internal |
 //! | `outbox_pending` | gauge | `outbox`: callbacks, notices |
 //! | `outbox_oldest_due_seconds` | gauge | `outbox`: how long the earliest pending entry has been due (0 if none is) |
+//! | `sqlite_commit_writes` | histogram | `database` (file name): writes that shared one SQLite commit (group commit) |
 
 use std::sync::OnceLock;
 
@@ -26,6 +27,7 @@ const NOTICES: &str = "notices_total";
 const STORE_ERRORS: &str = "store_errors_total";
 const OUTBOX_PENDING: &str = "outbox_pending";
 const OUTBOX_DUE: &str = "outbox_oldest_due_seconds";
+const COMMIT_WRITES: &str = "sqlite_commit_writes";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -35,6 +37,9 @@ const BUCKETS: [f64; 14] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Writes per SQLite commit: powers of two up to the writer's batch limit.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// The process's Prometheus recorder, installed on first use. `None` when another recorder
 /// was installed first (an embedding program's): metrics then go there.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
@@ -43,6 +48,8 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(COMMIT_WRITES.into()), &BATCH_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -77,6 +84,10 @@ fn describe() {
         "attempts at publishing OrderManager notices, by outcome"
     );
     describe_counter!(STORE_ERRORS, "failed calls to the order store, by kind");
+    describe_histogram!(
+        COMMIT_WRITES,
+        "writes that shared one SQLite commit (group commit), by database file"
+    );
     describe_gauge!(OUTBOX_PENDING, "outbox entries not finished yet");
     describe_gauge!(
         OUTBOX_DUE,
@@ -110,6 +121,11 @@ pub fn store_error(e: &StoreError) {
         StoreError::Conflict | StoreError::DuplicateEvent => return,
     };
     counter!(STORE_ERRORS, "kind" => kind).increment(1);
+}
+
+/// One SQLite commit of `writes` writes to the database file `database`.
+pub fn sqlite_commit(database: &str, writes: usize) {
+    histogram!(COMMIT_WRITES, "database" => database.to_string()).record(writes as f64);
 }
 
 pub fn outbox(stats: &OutboxStats) {

@@ -156,6 +156,46 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Orders and changes for the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::domain::ids::{EventId, OrderId, UserId};
+    use crate::domain::lifecycle::Change;
+
+    /// A new order `id` of `user` at coffee event NYC, in `state`, with nothing else set.
+    pub(crate) fn order(id: &str, user: &str, state: OrderState) -> Order {
+        Order {
+            id: OrderId::parse(id).unwrap(),
+            event_id: EventId::parse("NYC").unwrap(),
+            user_id: UserId::parse(user).unwrap(),
+            state,
+            order_number: None,
+            drink: None,
+            barista_user_id: None,
+            cancel_reason: None,
+            start_token: None,
+            completion_token: None,
+            execution_arn: None,
+            workflow_finished_at: None,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    /// A write of `order` alone: an insert (`expected` `None`) or a guarded update.
+    pub(crate) fn write(order: &Order, expected: Option<u64>) -> Change {
+        Change {
+            order: order.clone(),
+            expected_version: expected,
+            callbacks: vec![],
+            notices: vec![],
+            settles: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,7 +123,7 @@ impl IntoResponse for ApiError {
             code: self.code.to_string(),
             detail: self.detail.clone(),
         };
-        let mut res = (self.status, axum::Json(body)).into_response();
+        let mut res = (self.status, super::extract::Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

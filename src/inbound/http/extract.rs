@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use crate::domain::ids::OrderId;
 
-/// `axum::Json` with problem+json rejections.
+/// `axum::Json` with problem+json rejections; as an answer, see [`super::json`].
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);

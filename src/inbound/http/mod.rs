@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod hardening;
+pub mod json;
 pub mod observe;
 pub mod openapi;
 pub mod views;
@@ -40,9 +41,27 @@ pub const API_BODY_LIMIT: usize = 64 * 1024;
 /// EventBridge events are at most 256 KB.
 pub const INGEST_BODY_LIMIT: usize = 256 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: cloned for every request (each `State` extractor takes a
+/// copy), so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The handles behind [`AppState`].
+pub struct Shared {
     pub service: OrderService,
     pub auth: Arc<Authenticator>,
     pub ingest: Arc<IngestAuth>,

@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use super::DynamoStore;
-use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
+use crate::domain::ids::{EnvelopeId, OrderId};
 use crate::domain::lifecycle::Change;
-use crate::domain::order::{Order, OrderState, now};
+use crate::domain::order::{OrderState, fixtures, now};
 use crate::domain::ports::{OrderStore, StoreError};
 
 /// A store over a mocked client with the production retry policy (3 attempts), fast.
@@ -35,30 +35,7 @@ fn store(rules: &[&Rule]) -> DynamoStore {
 }
 
 fn change() -> Change {
-    let o = Order {
-        id: OrderId::parse("o-1").unwrap(),
-        event_id: EventId::parse("NYC").unwrap(),
-        user_id: UserId::parse("alice").unwrap(),
-        state: OrderState::Created,
-        order_number: None,
-        drink: None,
-        barista_user_id: None,
-        cancel_reason: None,
-        start_token: None,
-        completion_token: None,
-        execution_arn: None,
-        workflow_finished_at: None,
-        version: 1,
-        created_at: now(),
-        updated_at: now(),
-    };
-    Change {
-        order: o,
-        expected_version: None,
-        callbacks: vec![],
-        notices: vec![],
-        settles: vec![],
-    }
+    fixtures::write(&fixtures::order("o-1", "alice", OrderState::Created), None)
 }
 
 /// A cancellation with one reason per item: the order, its change entry, the envelope.

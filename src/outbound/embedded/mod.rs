@@ -73,7 +73,7 @@ impl EmbeddedProcessor {
     pub fn open(path: &Path, cfg: ProcessorConfig) -> Result<Arc<EmbeddedProcessor>, StoreError> {
         let conn = open_database(path, MIGRATIONS)?;
         Ok(Arc::new(EmbeddedProcessor {
-            writer: Writer::start(conn)?,
+            writer: Writer::start(conn, path)?,
             cfg,
             wake: Notify::new(),
         }))

@@ -5,11 +5,13 @@
 //! zero rows changed is the domain's [`StoreError::Conflict`].
 
 mod apply;
+mod checkpoint;
 mod open_orders;
 mod outbox;
 mod pool;
 mod rows;
 mod schema;
+mod user_pages;
 mod writer;
 
 pub(crate) use rows::micros;
@@ -36,11 +38,14 @@ use crate::domain::ports::{
 use open_orders::OpenOrders;
 use pool::ReadPool;
 use rows::{ORDER_COLUMNS, order_from_row};
+use user_pages::UserPages;
 
 pub struct SqliteStore {
     writer: Writer,
     /// The open orders, in memory: the barista lists.
     open: Arc<OpenOrders>,
+    /// Customers' first pages, in memory: `GET /v1/me/orders`.
+    pages: Arc<UserPages>,
     readers: Arc<ReadPool>,
     path: PathBuf,
 }
@@ -61,8 +66,9 @@ impl SqliteStore {
         }
         let open = Arc::new(OpenOrders::load(&conn)?);
         Ok(SqliteStore {
-            writer: Writer::start(conn)?,
+            writer: Writer::start(conn, path)?,
             open,
+            pages: Arc::default(),
             readers: ReadPool::new(path.to_path_buf(), 16),
             path: path.to_path_buf(),
         })
@@ -80,11 +86,16 @@ impl SqliteStore {
         orders: Vec<crate::domain::order::Order>,
     ) -> Result<u64, StoreError> {
         let orders = Arc::new(orders);
-        let (written, open) = (orders.clone(), self.open.clone());
+        let (written, open, pages) = (orders.clone(), self.open.clone(), self.pages.clone());
         self.writer
             .write_then(
                 move |conn| apply::insert_orders(conn, &written),
-                move |_| orders.iter().for_each(|o| open.record(o)),
+                move |_| {
+                    for o in orders.iter() {
+                        open.record(o);
+                        pages.forget(&o.user_id);
+                    }
+                },
             )
             .await
     }
@@ -147,11 +158,14 @@ impl OrderStore for SqliteStore {
         let change = change.clone();
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
-        let (order, open) = (change.order.clone(), self.open.clone());
+        let (order, open, pages) = (change.order.clone(), self.open.clone(), self.pages.clone());
         self.writer
             .write_then(
                 move |conn| apply::apply_change(conn, &change, envelope.as_ref(), lease_until),
-                move |_| open.record(&order),
+                move |_| {
+                    open.record(&order);
+                    pages.forget(&order.user_id);
+                },
             )
             .await
     }
@@ -340,6 +354,13 @@ impl OrderStore for SqliteStore {
         after: Option<&SortKey>,
         limit: usize,
     ) -> Result<ListPage, StoreError> {
+        let ticket = match after {
+            None => match self.pages.get(user, limit) {
+                Ok(orders) => return Ok(ListPage { orders }),
+                Err(ticket) => Some(ticket),
+            },
+            Some(_) => None,
+        };
         let keyset = if after.is_some() {
             "AND (created_at, order_id) < (?3, ?4)"
         } else {
@@ -349,9 +370,9 @@ impl OrderStore for SqliteStore {
             "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ?1 {keyset}
              ORDER BY created_at DESC, order_id DESC LIMIT ?2"
         );
-        let user = user.clone();
-        let after = after.cloned();
-        self.readers
+        let (owner, after) = (user.clone(), after.cloned());
+        let page = self
+            .readers
             .read(move |conn| {
                 let (t, id) = match &after {
                     Some(k) => (Some(k.created_at_micros), Some(k.order_id.as_str())),
@@ -359,14 +380,18 @@ impl OrderStore for SqliteStore {
                 };
                 let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
                 let orders = stmt
-                    .query_map(params![user.as_str(), limit as i64, t, id], order_from_row)
+                    .query_map(params![owner.as_str(), limit as i64, t, id], order_from_row)
                     .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                     .map_err(map_err)?
                     .into_iter()
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ListPage { orders })
             })
-            .await
+            .await?;
+        if let Some(ticket) = ticket {
+            self.pages.keep(user, limit, ticket, &page.orders);
+        }
+        Ok(page)
     }
 
     async fn claim_due_callbacks(

@@ -126,40 +126,17 @@ impl OpenOrders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::UserId;
     use crate::domain::lifecycle::Change;
-    use crate::domain::order::now;
+    use crate::domain::order::{fixtures, now};
     use crate::domain::ports::OrderStore;
     use crate::outbound::sqlite::SqliteStore;
 
     fn order(id: &str, state: OrderState) -> Order {
-        Order {
-            id: OrderId::parse(id).unwrap(),
-            event_id: EventId::parse("NYC").unwrap(),
-            user_id: UserId::parse("alice").unwrap(),
-            state,
-            order_number: None,
-            drink: None,
-            barista_user_id: None,
-            cancel_reason: None,
-            start_token: None,
-            completion_token: None,
-            execution_arn: None,
-            workflow_finished_at: None,
-            version: 1,
-            created_at: now(),
-            updated_at: now(),
-        }
+        fixtures::order(id, "alice", state)
     }
 
     fn change(o: &Order, expected: Option<u64>) -> Change {
-        Change {
-            order: o.clone(),
-            expected_version: expected,
-            callbacks: vec![],
-            notices: vec![],
-            settles: vec![],
-        }
+        fixtures::write(o, expected)
     }
 
     async fn listed(store: &SqliteStore, state: OrderState) -> Vec<String> {

@@ -7,10 +7,12 @@
 //! write is committed.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::map_err;
 use crate::domain::ports::StoreError;
 
@@ -104,7 +106,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `conn`, the writer connection of the database at `path`
+    /// (whose WAL checkpoints then run on a thread of their own: see [`Checkpointer`]).
+    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
+        let checkpointer = Checkpointer::start(&conn, path)?;
+        let database = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (queue, mut jobs) = mpsc::channel::<Box<dyn Job>>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -117,7 +126,9 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
+                    crate::telemetry::sqlite_commit(&database, batch.len());
                     run_batch(&conn, batch);
+                    checkpointer.nudge();
                 }
             })
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;

@@ -25,7 +25,7 @@ use crate::inbound::http::openapi::{
     Unauthorized, Unavailable, Unprocessable,
 };
 
-use axum::Json;
+use crate::inbound::http::extract::Json;
 type OrderResult = Result<Json<CompatOrderResult>, ApiError>;
 
 /// The originals' default (and this service's largest) page.

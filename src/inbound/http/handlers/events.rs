@@ -160,14 +160,14 @@ pub async fn ingest_event(
     State(state): State<AppState>,
     _key: IngestKey,
     Json(envelope): Json<Envelope>,
-) -> Result<axum::Json<IngestView>, ApiError> {
+) -> Result<Json<IngestView>, ApiError> {
     let answer = ingest(&state, &envelope).await;
     crate::telemetry::ingest_event(match &answer {
         Ok(view) => view.outcome.as_str(),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => "invalid",
         Err(_) => "failed",
     });
-    answer.map(axum::Json)
+    answer.map(Json)
 }
 
 async fn ingest(state: &AppState, envelope: &Envelope) -> Result<IngestView, ApiError> {

@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use axum::Json;
+use crate::inbound::http::extract::Json;
 use axum::extract::State;
 
 use crate::inbound::http::AppState;

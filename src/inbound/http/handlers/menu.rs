@@ -50,9 +50,9 @@ pub async fn get_menu(
     State(state): State<AppState>,
     _caller: Caller,
     Query(params): Query<MenuParams>,
-) -> Result<axum::Json<Menu>, ApiError> {
+) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;
-    Ok(axum::Json(state.service.menu(&event).await?))
+    Ok(Json(state.service.menu(&event).await?))
 }
 
 /// `PUT /v1/menu`: a barista replaces the event's menu.
@@ -80,7 +80,7 @@ pub async fn put_menu(
     _barista: Barista,
     Query(params): Query<MenuParams>,
     Json(menu): Json<Menu>,
-) -> Result<axum::Json<Menu>, ApiError> {
+) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;
-    Ok(axum::Json(state.service.put_menu(&event, menu).await?))
+    Ok(Json(state.service.put_menu(&event, menu).await?))
 }

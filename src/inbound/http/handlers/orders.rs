@@ -19,8 +19,8 @@ use crate::inbound::http::openapi::{
 use crate::inbound::http::views::DrinkSubmissionSchema;
 use crate::inbound::http::views::{OrderListView, OrderView, StartedView};
 
-type OrderResult = Result<axum::Json<OrderView>, ApiError>;
-type ListResult = Result<axum::Json<OrderListView>, ApiError>;
+type OrderResult = Result<Json<OrderView>, ApiError>;
+type ListResult = Result<Json<OrderListView>, ApiError>;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -124,7 +124,7 @@ pub async fn list_orders(
         .service
         .list_orders(&event, &states, limit, cursor.as_ref())
         .await?;
-    Ok(axum::Json(page.into()))
+    Ok(Json(page.into()))
 }
 
 /// The body of `POST /v1/orders`; it may be empty.
@@ -174,13 +174,13 @@ pub async fn start_order(
         Some(o) => (
             axum::http::StatusCode::CREATED,
             location,
-            axum::Json(OrderView::from(o)),
+            Json(OrderView::from(o)),
         )
             .into_response(),
         None => (
             axum::http::StatusCode::ACCEPTED,
             location,
-            axum::Json(StartedView {
+            Json(StartedView {
                 order_id: id.to_string(),
             }),
         )
@@ -213,7 +213,7 @@ pub async fn list_my_orders(
         .service
         .list_my_orders(&user, limit, cursor.as_ref())
         .await?;
-    Ok(axum::Json(page.into()))
+    Ok(Json(page.into()))
 }
 
 /// `GET /v1/orders/{order_id}`: the owner's or a barista's view of one order.
@@ -240,9 +240,7 @@ pub async fn get_order(
     Caller(actor): Caller,
     OrderIdPath(id): OrderIdPath,
 ) -> OrderResult {
-    Ok(axum::Json(
-        state.service.get_order(&actor, &id).await?.into(),
-    ))
+    Ok(Json(state.service.get_order(&actor, &id).await?.into()))
 }
 
 /// `PUT /v1/orders/{order_id}/drink`: the customer submits the drink.
@@ -277,7 +275,7 @@ pub async fn submit_drink(
     Json(submission): Json<DrinkSubmission>,
 ) -> OrderResult {
     let order = state.service.submit_drink(&user, &id, &submission).await?;
-    Ok(axum::Json(order.into()))
+    Ok(Json(order.into()))
 }
 
 /// `POST /v1/orders/{order_id}/claim`: a barista starts making it.
@@ -307,7 +305,7 @@ pub async fn claim_order(
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
 ) -> OrderResult {
-    Ok(axum::Json(state.service.claim(&barista, &id).await?.into()))
+    Ok(Json(state.service.claim(&barista, &id).await?.into()))
 }
 
 /// `POST /v1/orders/{order_id}/unclaim`: a barista puts it back in the queue.
@@ -337,7 +335,7 @@ pub async fn unclaim_order(
     _barista: Barista,
     OrderIdPath(id): OrderIdPath,
 ) -> OrderResult {
-    Ok(axum::Json(state.service.unclaim(&id).await?.into()))
+    Ok(Json(state.service.unclaim(&id).await?.into()))
 }
 
 /// `POST /v1/orders/{order_id}/complete`: done; resumes the workflow.
@@ -367,9 +365,7 @@ pub async fn complete_order(
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
 ) -> OrderResult {
-    Ok(axum::Json(
-        state.service.complete(&barista, &id).await?.into(),
-    ))
+    Ok(Json(state.service.complete(&barista, &id).await?.into()))
 }
 
 /// `POST /v1/orders/{order_id}/cancel`: a barista, or the owner while `created`.
@@ -399,5 +395,5 @@ pub async fn cancel_order(
     Caller(actor): Caller,
     OrderIdPath(id): OrderIdPath,
 ) -> OrderResult {
-    Ok(axum::Json(state.service.cancel(&actor, &id).await?.into()))
+    Ok(Json(state.service.cancel(&actor, &id).await?.into()))
 }
