@@ -197,14 +197,19 @@ impl OrderService {
         envelope: &EnvelopeId,
         event: &WorkflowEvent,
     ) -> Result<Outcome, ServiceError> {
-        if self.store.event_seen(envelope).await? {
-            return Ok(Outcome::Duplicate);
-        }
+        // A new event costs no read of the ingest records: the write refuses a duplicate
+        // (`StoreError::DuplicateEvent`). Only an event that changes nothing is looked up, to
+        // answer `duplicate` rather than `stale` when it is a redelivery.
         for _ in 0..MAX_RACES {
             let current = self.store.get(event.order_id()).await?;
             let (change, outcome) =
                 match decide(current.as_ref(), event, self.cfg.cancel_callback, now()) {
-                    Decision::Nothing(outcome) => return Ok(outcome),
+                    Decision::Nothing(outcome) => {
+                        if outcome != Outcome::Duplicate && self.store.event_seen(envelope).await? {
+                            return Ok(Outcome::Duplicate);
+                        }
+                        return Ok(outcome);
+                    }
                     Decision::Write { change, outcome } => (change, outcome),
                 };
             match self.apply(&change, Some(envelope), self.lease_end()).await {

@@ -148,20 +148,80 @@ impl From<Order> for OrderView {
     }
 }
 
+// The schema of a page; the answer itself is an `OrderListBody`.
 /// A page of orders.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[schema(as = OrderList)]
+#[expect(dead_code, reason = "documents the shape of `OrderListBody`")]
 pub struct OrderListView {
-    pub orders: Vec<OrderView>,
-    pub next_cursor: Option<String>,
+    orders: Vec<OrderView>,
+    next_cursor: Option<String>,
 }
 
-impl From<OrderPage> for OrderListView {
+/// A page of orders as answered: serialized straight from the orders, without copying a
+/// field into an [`OrderView`] first (a page is the answer the apps poll most).
+pub struct OrderListBody(pub OrderPage);
+
+impl From<OrderPage> for OrderListBody {
     fn from(p: OrderPage) -> Self {
-        OrderListView {
-            orders: p.orders.iter().map(OrderView::from).collect(),
-            next_cursor: p.next_cursor.map(|k| k.encode()),
+        OrderListBody(p)
+    }
+}
+
+impl Serialize for OrderListBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut page = s.serialize_struct("OrderList", 2)?;
+        page.serialize_field(
+            "orders",
+            &self.0.orders.iter().map(OrderRef::from).collect::<Vec<_>>(),
+        )?;
+        page.serialize_field(
+            "next_cursor",
+            &self.0.next_cursor.as_ref().map(|k| k.encode()),
+        )?;
+        page.end()
+    }
+}
+
+/// [`OrderView`] borrowed from the order: the same JSON (`order_ref_is_order_view`).
+#[derive(Serialize)]
+struct OrderRef<'a> {
+    order_id: &'a str,
+    event_id: &'a str,
+    user_id: &'a str,
+    state: &'static str,
+    order_number: Option<u32>,
+    drink: Option<&'a DrinkOrder>,
+    barista_user_id: Option<&'a str>,
+    cancel_reason: Option<&'static str>,
+    created_at: Rfc3339,
+    updated_at: Rfc3339,
+}
+
+impl<'a> From<&'a Order> for OrderRef<'a> {
+    fn from(o: &'a Order) -> Self {
+        OrderRef {
+            order_id: o.id.as_str(),
+            event_id: o.event_id.as_str(),
+            user_id: o.user_id.as_str(),
+            state: o.state.as_str(),
+            order_number: o.order_number.map(|n| n.get()),
+            drink: o.drink.as_ref(),
+            barista_user_id: o.barista_user_id.as_ref().map(|b| b.as_str()),
+            cancel_reason: o.cancel_reason.map(|r| r.as_str()),
+            created_at: Rfc3339(o.created_at),
+            updated_at: Rfc3339(o.updated_at),
         }
+    }
+}
+
+/// A time as [`rfc3339`] writes it, written into the output without a `String` of its own.
+struct Rfc3339(DateTime<Utc>);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
     }
 }
 
@@ -198,4 +258,47 @@ pub struct HealthView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StartedView {
     pub order_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::{CancelReason, OrderState, fixtures};
+    use chrono::TimeZone;
+
+    #[test]
+    fn order_ref_is_order_view() {
+        let bare = fixtures::order("o-1", "alice", OrderState::Created);
+        let mut full = fixtures::order("o-2", "bob", OrderState::Cancelled);
+        full.order_number = Some(crate::domain::ids::OrderNumber::new(42).unwrap());
+        full.drink = Some(DrinkOrder {
+            name: "Latte \"large\"".into(),
+            modifiers: vec!["Oat".into()],
+            icon: Some("☕".into()),
+        });
+        full.barista_user_id = Some(crate::domain::ids::UserId::parse("barista-1").unwrap());
+        full.cancel_reason = Some(CancelReason::Barista);
+        // Whole seconds and a year with fewer digits print as `rfc3339` prints them, too.
+        full.created_at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        full.updated_at = Utc.with_ymd_and_hms(999, 12, 31, 23, 59, 59).unwrap();
+        for o in [&bare, &full] {
+            assert_eq!(
+                serde_json::to_value(OrderRef::from(o)).unwrap(),
+                serde_json::to_value(OrderView::from(o)).unwrap()
+            );
+        }
+        let page = OrderListBody(OrderPage {
+            orders: vec![bare.clone(), full.clone()],
+            next_cursor: Some(crate::domain::list::SortKey::of(&full)),
+        });
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(
+            json["orders"][1],
+            serde_json::to_value(OrderView::from(&full)).unwrap()
+        );
+        assert_eq!(
+            json["next_cursor"],
+            crate::domain::list::SortKey::of(&full).encode()
+        );
+    }
 }

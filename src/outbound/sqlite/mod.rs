@@ -9,6 +9,7 @@ mod checkpoint;
 mod open_orders;
 mod outbox;
 mod pool;
+mod prune;
 mod rows;
 mod schema;
 mod user_pages;
@@ -181,22 +182,46 @@ impl OrderStore for SqliteStore {
             .await
     }
 
+    /// In small transactions (see [`prune`]), so that writes go on between them.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = micros(before);
-        self.writer
+        let mut gone = self
+            .writer
             .write(move |conn| {
                 let mut gone = 0;
                 for sql in [
-                    "DELETE FROM ingested_events WHERE received_at < ?1",
                     "DELETE FROM callbacks WHERE status <> 'pending' AND updated_at < ?1",
                     "DELETE FROM notices WHERE status <> 'pending' AND updated_at < ?1",
-                    "DELETE FROM order_changes WHERE created_at < ?1",
                 ] {
                     gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
                 }
                 Ok(gone)
             })
-            .await
+            .await?;
+        let mut after: Option<String> = None;
+        loop {
+            let from = after.take();
+            let (n, next) = self
+                .writer
+                .write(move |conn| prune::ingested_events(conn, from, before))
+                .await?;
+            gone += n;
+            match next {
+                Some(key) => after = Some(key),
+                None => break,
+            }
+        }
+        loop {
+            let (n, more) = self
+                .writer
+                .write(move |conn| prune::order_changes(conn, before))
+                .await?;
+            gone += n;
+            if !more {
+                break;
+            }
+        }
+        Ok(gone)
     }
 
     async fn claim_due_notices(

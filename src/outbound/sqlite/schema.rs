@@ -26,6 +26,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0003_open_orders",
         include_str!("../../../migrations/sqlite/0003_open_orders.sql"),
     ),
+    (
+        "0004_prune_without_time_indexes",
+        include_str!("../../../migrations/sqlite/0004_prune_without_time_indexes.sql"),
+    ),
 ];
 
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.

@@ -17,10 +17,10 @@ use crate::inbound::http::openapi::{
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::inbound::http::views::DrinkSubmissionSchema;
-use crate::inbound::http::views::{OrderListView, OrderView, StartedView};
+use crate::inbound::http::views::{OrderListBody, OrderListView, OrderView, StartedView};
 
 type OrderResult = Result<Json<OrderView>, ApiError>;
-type ListResult = Result<Json<OrderListView>, ApiError>;
+type ListResult = Result<Json<OrderListBody>, ApiError>;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
