@@ -12,13 +12,19 @@ use order_manager::inbound::http::{openapi, openapi_document};
 
 /// Logs to standard output through a writer thread: a request formats its line and hands it
 /// over, and never waits for the write itself (one `write` per line was a visible share of
-/// the ingest benchmark). Lossless: when the writer falls behind by 128k lines, callers wait.
+/// the ingest benchmark). Lossless: when the writer falls behind by [`LOG_LINES_BUFFERED`]
+/// lines, callers wait.
 /// The returned guard writes what is left when it is dropped, at the end of `main`.
+/// Lines waiting for the log writer thread: its queue is allocated whole (the default, 128k,
+/// was 5 MB resident).
+const LOG_LINES_BUFFERED: usize = 8192;
+
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,aws_config=warn".into());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_LINES_BUFFERED)
         .lossy(false)
         .thread_name("log-writer")
         .finish(std::io::stdout());
