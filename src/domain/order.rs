@@ -151,6 +151,16 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Order {
+    /// The order as lists carry it: without its task tokens (a list is for showing; a
+    /// transition reads its order whole, by id).
+    pub fn listed(mut self) -> Order {
+        self.start_token = None;
+        self.completion_token = None;
+        self
+    }
+}
+
 /// The current time at the precision the stores keep (microseconds).
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

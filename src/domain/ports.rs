@@ -169,7 +169,8 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Up to `limit` orders of one event in one state, strictly after `after` in `direction`
-    /// order of `(created_at, order_id)`.
+    /// order of `(created_at, order_id)`. Listed orders carry no task tokens
+    /// ([`Order::listed`](crate::domain::order::Order::listed)).
     async fn list_by_state(
         &self,
         event: &EventId,
@@ -179,7 +180,8 @@ pub trait OrderStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<ListPage, StoreError>;
 
-    /// Up to `limit` orders of one user, newest first, strictly after `after`.
+    /// Up to `limit` orders of one user, newest first, strictly after `after`; without task
+    /// tokens, as [`OrderStore::list_by_state`].
     async fn list_by_user(
         &self,
         user: &UserId,

@@ -505,6 +505,45 @@ pub async fn lists_by_user_are_newest_first(store: Store) {
     assert_eq!(ids(&rest.orders), expected[3..]);
 }
 
+/// Lists show orders without their task tokens, from the database and from memory alike;
+/// `get` still reads them whole.
+pub async fn listed_orders_carry_no_task_tokens(store: Store) {
+    let (event, user) = (uid("ev"), uid("user"));
+    let mut written = Vec::new();
+    for state in [
+        OrderState::Created,
+        OrderState::Queued,
+        OrderState::Preparing,
+    ] {
+        let mut o = order(&event, &user, state, now());
+        o.completion_token = Some(TaskToken::parse(uid("t2")).unwrap());
+        store.apply(&insert(&o), None, now()).await.unwrap();
+        written.push(o);
+    }
+    let e = EventId::parse(event.as_str()).unwrap();
+    let u = UserId::parse(user.as_str()).unwrap();
+    let mut listed = store.list_by_user(&u, None, 10).await.unwrap().orders;
+    for o in &written {
+        listed.extend(
+            store
+                .list_by_state(&e, o.state, Direction::OldestFirst, None, 10)
+                .await
+                .unwrap()
+                .orders,
+        );
+    }
+    assert_eq!(listed.len(), 2 * written.len());
+    for l in &listed {
+        let whole = written.iter().find(|o| o.id == l.id).unwrap();
+        assert_eq!(l, &whole.clone().listed(), "listed with its tokens");
+        assert_eq!(
+            &stored(&store, whole).await,
+            whole,
+            "get reads the order whole"
+        );
+    }
+}
+
 /// `n` orders written `concurrency` at a time, then read back 100 per page.
 /// `applied` orders written by transitions (`concurrency` at a time) and `imported` more
 /// bulk-loaded, in one event and state, listed 100 a page both ways: each exactly once, in

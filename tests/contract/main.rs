@@ -33,6 +33,7 @@ macro_rules! contract {
 
 contract!(
     inserts_read_back_exactly,
+    listed_orders_carry_no_task_tokens,
     inserting_an_existing_order_conflicts,
     transitions_are_guarded_by_version,
     an_update_never_creates_an_order,

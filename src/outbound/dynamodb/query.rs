@@ -16,7 +16,7 @@ use super::items;
 use super::keys;
 use crate::domain::ids::{EventId, UserId};
 use crate::domain::list::{Direction, SortKey};
-use crate::domain::order::OrderState;
+use crate::domain::order::{Order, OrderState};
 use crate::domain::ports::{ChangeFilter, ListPage, OrderChange, StoreError};
 
 /// Which part of an index's sort key a query reads.
@@ -128,7 +128,7 @@ fn orders(items: Vec<Item>) -> Result<ListPage, StoreError> {
     Ok(ListPage {
         orders: items
             .iter()
-            .map(items::order_from_item)
+            .map(|item| items::order_from_item(item).map(Order::listed))
             .collect::<Result<_, _>>()?,
     })
 }

@@ -38,7 +38,7 @@ use crate::domain::ports::{
 };
 use open_orders::OpenOrders;
 use pool::ReadPool;
-use rows::{ORDER_COLUMNS, order_from_row};
+use rows::{LIST_COLUMNS, ORDER_COLUMNS, order_from_row};
 use user_pages::UserPages;
 
 pub struct SqliteStore {
@@ -347,7 +347,7 @@ impl OrderStore for SqliteStore {
             "AND ?4 IS NULL AND ?5 IS NULL".to_string()
         };
         let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE event_id = ?1 AND state = ?2 {keyset}
+            "SELECT {LIST_COLUMNS} FROM orders WHERE event_id = ?1 AND state = ?2 {keyset}
              ORDER BY created_at {ord}, order_id {ord} LIMIT ?3"
         );
         let event = event.clone();
@@ -392,7 +392,7 @@ impl OrderStore for SqliteStore {
             "AND ?3 IS NULL AND ?4 IS NULL"
         };
         let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ?1 {keyset}
+            "SELECT {LIST_COLUMNS} FROM orders WHERE user_id = ?1 {keyset}
              ORDER BY created_at DESC, order_id DESC LIMIT ?2"
         );
         let (owner, after) = (user.clone(), after.cloned());

@@ -1,6 +1,6 @@
-//! The orders in the barista's hands (queued and preparing), kept in memory: the lists
-//! baristas poll (the queue, what is being made) are answered from here without a read of
-//! the database. There are hundreds at most, however long the history; orders still waiting
+//! The orders in the barista's hands (queued and preparing), kept in memory as lists carry
+//! them (without their task tokens): the lists baristas poll (the queue, what is being made)
+//! are answered from here without a read of the database. There are hundreds at most, however long the history; orders still waiting
 //! for their customer (created, submitted) are not kept: a flood of new orders must not grow
 //! the memory.
 //!
@@ -15,7 +15,7 @@ use std::sync::{PoisonError, RwLock};
 use rusqlite::Connection;
 
 use super::map_err;
-use super::rows::{ORDER_COLUMNS, order_from_row};
+use super::rows::{LIST_COLUMNS, order_from_row};
 use crate::domain::ids::{EventId, OrderId};
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
@@ -47,7 +47,7 @@ impl OpenOrders {
         let open = OpenOrders::default();
         let orders = conn
             .prepare(&format!(
-                "SELECT {ORDER_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')
+                "SELECT {LIST_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')
                  AND state IN ('queued', 'preparing')"
             ))
             .and_then(|mut s| {
@@ -85,7 +85,7 @@ impl OpenOrders {
             .by_state
             .entry((order.event_id.clone(), order.state))
             .or_default()
-            .insert(key, order.clone());
+            .insert(key, order.clone().listed());
     }
 
     /// A page of the orders of `event` in `state`, as the database would list them; `None`

@@ -13,6 +13,11 @@ pub(super) const ORDER_COLUMNS: &str = "order_id, event_id, user_id, state, orde
     barista_user_id, cancel_reason, start_token, completion_token, execution_arn, \
     workflow_finished_at, version, created_at, updated_at";
 
+/// [`ORDER_COLUMNS`] as lists read them: the task tokens are not read (`Order::listed`).
+pub(super) const LIST_COLUMNS: &str = "order_id, event_id, user_id, state, order_number, drink, \
+    barista_user_id, cancel_reason, NULL, NULL, execution_arn, \
+    workflow_finished_at, version, created_at, updated_at";
+
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
