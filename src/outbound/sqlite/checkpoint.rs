@@ -23,7 +23,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// The WAL file is truncated to this size after a reset (SQLite's `journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// Nudges the checkpoint thread. Dropping it stops the thread (after a last checkpoint).
+/// Nudges the checkpoint thread. Dropping it stops the thread (the writer's connection, the
+/// last one to close, copies what is left when it closes).
 pub(crate) struct Checkpointer {
     nudge: SyncSender<()>,
 }
@@ -62,15 +63,12 @@ fn run(conn: &Connection, nudges: &Receiver<()>) {
     loop {
         // Waits for a commit; wakes now and then regardless, so a WAL left by a quiet spell
         // is copied back too.
-        let last = match nudges.recv_timeout(Duration::from_secs(10)) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => true,
-        };
+        match nudges.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
         if let Err(e) = checkpoint(conn) {
             tracing::warn!(error = %e, "SQLite checkpoint failed; the next commit retries it");
-        }
-        if last {
-            return;
         }
         std::thread::sleep(INTERVAL);
     }
