@@ -64,6 +64,8 @@ impl UserPages {
     /// Keeps `orders`, the newest `limit` of `user` as read after taking `ticket`, unless a
     /// write of theirs was committed since.
     pub(super) fn keep(&self, user: &UserId, limit: usize, ticket: Ticket, orders: &[Order]) {
+        // Copied before the lock is taken: readers and the writer wait on it.
+        let page = Arc::new(orders.to_vec());
         let mut inner = self.lock();
         if ticket.0 < inner.floor {
             return;
@@ -74,8 +76,7 @@ impl UserPages {
             return;
         }
         Self::make_room(&mut inner);
-        inner.entries.entry(user.clone()).or_default().page =
-            Some((limit, Arc::new(orders.to_vec())));
+        inner.entries.entry(user.clone()).or_default().page = Some((limit, page));
     }
 
     /// Takes in a committed write of an order of `user`.
