@@ -87,16 +87,22 @@ fn in_savepoint<R>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job").map_err(map_err)?;
+    run_cached(conn, "SAVEPOINT job")?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end).map_err(map_err)?;
+    if result.is_err() {
+        run_cached(conn, "ROLLBACK TO job")?;
+    }
+    run_cached(conn, "RELEASE job")?;
     result
+}
+
+/// Runs one statement from the connection's cache (these run for every job: not parsed anew).
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
 }
 
 /// A handle on the writer thread. Dropping every handle stops the thread.
