@@ -27,6 +27,8 @@ pub struct ChangeFollower {
     floor: u64,
     /// The highest number delivered (or where the follower started).
     last: u64,
+    /// How far the reads have gone (past entries of others, too): the next read starts here.
+    read_through: u64,
     /// What was delivered within the look-back window: (order id, version) → number.
     delivered: HashMap<(String, u64), u64>,
     ready: VecDeque<OrderChange>,
@@ -52,6 +54,7 @@ impl ChangeFollower {
             lag,
             floor,
             last,
+            read_through: last,
             delivered: HashMap::new(),
             ready: VecDeque::new(),
         }
@@ -76,15 +79,18 @@ impl ChangeFollower {
 
     /// Reads what became visible, from the look-back window on.
     async fn read(&mut self) -> Result<(), ServiceError> {
-        let mut after = self.floor.max(self.last.saturating_sub(self.lag));
+        let mut after = self
+            .floor
+            .max(self.last.max(self.read_through).saturating_sub(self.lag));
         loop {
-            let batch = self
+            let page = self
                 .service
                 .changes_after(after, &self.filter, BATCH)
                 .await?;
-            let full = batch.len() == BATCH;
-            for change in batch {
-                after = change.seq;
+            let full = page.changes.len() == BATCH;
+            after = after.max(page.through);
+            self.read_through = self.read_through.max(after);
+            for change in page.changes {
                 if self.lag > 0 {
                     let key = (change.order.order_id.clone(), change.order.version);
                     if self.delivered.insert(key, change.seq).is_some() {

@@ -114,6 +114,17 @@ pub struct OrderChange {
     pub order: OrderSnapshot,
 }
 
+/// One read of the change log.
+#[derive(Debug, Clone, Default)]
+pub struct ChangePage {
+    /// The entries the filter selects, oldest first.
+    pub changes: Vec<OrderChange>,
+    /// How far the read went: every entry numbered up to here that the filter selects (and
+    /// that was visible) is in `changes` or was before the read's start. The next read may
+    /// start here, however many entries of others it went past.
+    pub through: u64,
+}
+
 /// How a callback attempt ended, as recorded by [`OrderStore::finish_callback`].
 #[derive(Debug, Clone)]
 pub enum CallbackResult {
@@ -215,13 +226,14 @@ pub trait OrderStore: Send + Sync + 'static {
     /// How many callbacks and notices are pending, and when the earliest is due.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
 
-    /// Up to `limit` change-log entries after `after` that `filter` selects, oldest first.
+    /// Up to `limit` change-log entries after `after` that `filter` selects, oldest first,
+    /// and how far the read went.
     async fn changes_after(
         &self,
         after: u64,
         filter: &ChangeFilter,
         limit: usize,
-    ) -> Result<Vec<OrderChange>, StoreError>;
+    ) -> Result<ChangePage, StoreError>;
 
     /// The number of the latest change-log entry (0 if none), and of the oldest one still
     /// kept (a client that asks from before it may have missed changes).

@@ -21,7 +21,7 @@ use super::list::{Direction, SortKey, merge_sorted};
 use super::menu::{DrinkSubmission, Menu, MenuError};
 use super::order::{Order, OrderState, now};
 use super::ports::{
-    Applied, ChangeFilter, EventPublisher, OrderChange, OrderStore, OutboxStats, PendingCallback,
+    Applied, ChangeFilter, ChangePage, EventPublisher, OrderStore, OutboxStats, PendingCallback,
     StartError, StoreError, Workflow,
 };
 
@@ -163,13 +163,13 @@ impl OrderService {
         self.changes.subscribe()
     }
 
-    /// Change-log entries after `after` that `filter` selects.
+    /// Change-log entries after `after` that `filter` selects, and how far the read went.
     pub async fn changes_after(
         &self,
         after: u64,
         filter: &ChangeFilter,
         limit: usize,
-    ) -> Result<Vec<OrderChange>, ServiceError> {
+    ) -> Result<ChangePage, ServiceError> {
         Ok(self.store.changes_after(after, filter, limit).await?)
     }
 

@@ -744,7 +744,9 @@ pub async fn the_change_log_follows_events_and_users(store: Store) {
         .seq;
 
     let ev = ChangeFilter::Event(EventId::parse(event.as_str()).unwrap());
-    let all = store.changes_after(latest_before, &ev, 100).await.unwrap();
+    let page = store.changes_after(latest_before, &ev, 100).await.unwrap();
+    assert_eq!(page.through, s1, "the read went to the last entry");
+    let all = page.changes;
     let states: Vec<(String, String)> = all
         .iter()
         .map(|c| (c.order.order_id.clone(), c.order.state.clone()))
@@ -764,13 +766,27 @@ pub async fn the_change_log_follows_events_and_users(store: Store) {
     assert_eq!(all[2].seq, s1);
     // After a number: only what came later.
     let later = store.changes_after(all[0].seq, &ev, 100).await.unwrap();
-    assert_eq!(later.len(), 2);
+    assert_eq!(later.changes.len(), 2);
+    // A full page: the read stops at its last entry, and the next one goes on from there.
+    let first = store.changes_after(latest_before, &ev, 1).await.unwrap();
+    assert_eq!(first.changes.len(), 1);
+    assert_eq!(first.through, all[0].seq);
+    let rest = store.changes_after(first.through, &ev, 100).await.unwrap();
+    assert_eq!(
+        rest.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        vec![all[1].seq, all[2].seq]
+    );
+    // Nothing after the end; the position stays.
+    let none = store.changes_after(s1, &ev, 100).await.unwrap();
+    assert!(none.changes.is_empty());
+    assert!(none.through >= s1);
     // A user's filter sees only theirs.
     let alice = ChangeFilter::User(UserId::parse("alice").unwrap());
     let mine = store
         .changes_after(latest_before, &alice, 100)
         .await
-        .unwrap();
+        .unwrap()
+        .changes;
     assert!(mine.iter().all(|c| c.order.user_id == "alice"));
     assert!(mine.iter().any(|c| c.order.order_id == a.id.as_str()));
     let (latest, _) = store.change_window().await.unwrap();

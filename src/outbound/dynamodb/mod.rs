@@ -42,7 +42,7 @@ use crate::domain::list::{Direction, SortKey};
 use crate::domain::menu::Menu;
 use crate::domain::order::{Order, OrderState, now};
 use crate::domain::ports::{
-    Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
+    Applied, CallbackResult, ChangeFilter, ChangePage, ListPage, NoticeResult, OrderStore,
     OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
 use attrs::micros;
@@ -238,7 +238,7 @@ impl OrderStore for DynamoStore {
         after: u64,
         filter: &ChangeFilter,
         limit: usize,
-    ) -> Result<Vec<OrderChange>, StoreError> {
+    ) -> Result<ChangePage, StoreError> {
         query::changes_after(self, after, filter, limit).await
     }
 

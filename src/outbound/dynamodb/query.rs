@@ -17,7 +17,7 @@ use super::keys;
 use crate::domain::ids::{EventId, UserId};
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
-use crate::domain::ports::{ChangeFilter, ListPage, OrderChange, StoreError};
+use crate::domain::ports::{ChangeFilter, ChangePage, ListPage, OrderChange, StoreError};
 
 /// Which part of an index's sort key a query reads.
 #[derive(Debug, Clone)]
@@ -188,7 +188,8 @@ pub(super) async fn list_by_user(
     orders(items)
 }
 
-/// Change-log entries numbered after `after`, oldest first.
+/// Change-log entries numbered after `after`, oldest first. A query reads the filter's own
+/// index, so the read went as far as its last entry.
 ///
 /// Entries may share a number (two orders changed in the same microsecond). When the
 /// answer is cut at `limit`, the entries sharing the last number are left for the next
@@ -198,9 +199,12 @@ pub(super) async fn changes_after(
     after: u64,
     filter: &ChangeFilter,
     limit: usize,
-) -> Result<Vec<OrderChange>, StoreError> {
+) -> Result<ChangePage, StoreError> {
     if limit == 0 {
-        return Ok(vec![]);
+        return Ok(ChangePage {
+            changes: vec![],
+            through: after,
+        });
     }
     let bound = Bound::After(keys::change_after(after));
     let items = match filter {
@@ -233,5 +237,8 @@ pub(super) async fn changes_after(
             changes.truncate(keep);
         }
     }
-    Ok(changes)
+    Ok(ChangePage {
+        through: changes.last().map_or(after, |c| c.seq),
+        changes,
+    })
 }

@@ -8,7 +8,6 @@ use super::rows::{self, ORDER_COLUMNS, micros};
 use crate::domain::ids::EnvelopeId;
 use crate::domain::lifecycle::Change;
 use crate::domain::ports::{Applied, StoreError};
-use crate::domain::snapshot::OrderSnapshot;
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
@@ -51,6 +50,7 @@ pub(super) fn apply_change(
     change: &Change,
     envelope: Option<&EnvelopeId>,
     lease_until: i64,
+    snapshot: &str,
 ) -> Result<Applied, StoreError> {
     let o = &change.order;
     let now = micros(o.updated_at);
@@ -137,8 +137,6 @@ pub(super) fn apply_change(
         })
         .map_err(map_err)?;
     }
-    let snapshot = serde_json::to_string(&OrderSnapshot::from(o))
-        .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
     conn.prepare_cached(
         "INSERT INTO order_changes (order_id, event_id, user_id, snapshot, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -5,6 +5,7 @@
 //! zero rows changed is the domain's [`StoreError::Conflict`].
 
 mod apply;
+mod change_tail;
 mod checkpoint;
 mod open_orders;
 mod outbox;
@@ -33,9 +34,11 @@ use crate::domain::list::{Direction, SortKey};
 use crate::domain::menu::Menu;
 use crate::domain::order::OrderState;
 use crate::domain::ports::{
-    Applied, CallbackResult, ChangeFilter, ListPage, NoticeResult, OrderChange, OrderStore,
-    OutboxDepth, OutboxStats, PendingCallback, PendingNotice, StoreError,
+    Applied, CallbackResult, ChangeFilter, ChangePage, ListPage, NoticeResult, OrderChange,
+    OrderStore, OutboxDepth, OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
+use crate::domain::snapshot::OrderSnapshot;
+use change_tail::ChangeTail;
 use open_orders::OpenOrders;
 use pool::ReadPool;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, order_from_row};
@@ -47,6 +50,8 @@ pub struct SqliteStore {
     open: Arc<OpenOrders>,
     /// Customers' first pages, in memory: `GET /v1/me/orders`.
     pages: Arc<UserPages>,
+    /// The change log's latest entries, in memory: live streams.
+    tail: Arc<ChangeTail>,
     readers: Arc<ReadPool>,
     path: PathBuf,
 }
@@ -66,10 +71,12 @@ impl SqliteStore {
             conn.execute(sql, [now]).map_err(map_err)?;
         }
         let open = Arc::new(OpenOrders::load(&conn)?);
+        let tail = Arc::new(ChangeTail::load(&conn, change_tail::CAPACITY)?);
         Ok(SqliteStore {
             writer: Writer::start(conn, path)?,
             open,
             pages: Arc::default(),
+            tail,
             readers: ReadPool::new(path.to_path_buf(), 16),
             path: path.to_path_buf(),
         })
@@ -159,13 +166,30 @@ impl OrderStore for SqliteStore {
         let change = change.clone();
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
+        let snapshot = OrderSnapshot::from(&change.order);
+        // Encoded here rather than on the writer thread, which every write waits for.
+        let snapshot_json = serde_json::to_string(&snapshot)
+            .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
         let (order, open, pages) = (change.order.clone(), self.open.clone(), self.pages.clone());
+        let tail = self.tail.clone();
         self.writer
             .write_then(
-                move |conn| apply::apply_change(conn, &change, envelope.as_ref(), lease_until),
-                move |_| {
+                move |conn| {
+                    apply::apply_change(
+                        conn,
+                        &change,
+                        envelope.as_ref(),
+                        lease_until,
+                        &snapshot_json,
+                    )
+                },
+                move |applied| {
                     open.record(&order);
                     pages.forget(&order.user_id);
+                    tail.record(OrderChange {
+                        seq: applied.seq,
+                        order: snapshot,
+                    });
                 },
             )
             .await
@@ -270,46 +294,20 @@ impl OrderStore for SqliteStore {
             .await
     }
 
+    /// From memory while the follower is within the entries kept; otherwise from the file,
+    /// by number (see [`change_tail`]).
     async fn changes_after(
         &self,
         after: u64,
         filter: &ChangeFilter,
         limit: usize,
-    ) -> Result<Vec<OrderChange>, StoreError> {
-        let (sql, key) = match filter {
-            ChangeFilter::Event(e) => (
-                "SELECT seq, snapshot FROM order_changes WHERE event_id = ?1 AND seq > ?2
-                 ORDER BY seq LIMIT ?3",
-                e.to_string(),
-            ),
-            ChangeFilter::User(u) => (
-                "SELECT seq, snapshot FROM order_changes WHERE user_id = ?1 AND seq > ?2
-                 ORDER BY seq LIMIT ?3",
-                u.to_string(),
-            ),
-        };
+    ) -> Result<ChangePage, StoreError> {
+        if let Some(page) = self.tail.read(after, filter, limit) {
+            return Ok(page);
+        }
+        let filter = filter.clone();
         self.readers
-            .read(move |conn| {
-                let rows = conn
-                    .prepare_cached(sql)
-                    .and_then(|mut s| {
-                        s.query_map(params![key, after as i64, limit as i64], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(map_err)?;
-                rows.into_iter()
-                    .map(|(seq, snapshot)| {
-                        Ok(OrderChange {
-                            seq: seq as u64,
-                            order: serde_json::from_str(&snapshot).map_err(|e| {
-                                StoreError::Internal(format!("stored snapshot unreadable: {e}"))
-                            })?,
-                        })
-                    })
-                    .collect()
-            })
+            .read(move |conn| change_tail::scan(conn, after, &filter, limit))
             .await
     }
 

@@ -30,6 +30,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0004_prune_without_time_indexes",
         include_str!("../../../migrations/sqlite/0004_prune_without_time_indexes.sql"),
     ),
+    (
+        "0005_change_log_without_filter_indexes",
+        include_str!("../../../migrations/sqlite/0005_change_log_without_filter_indexes.sql"),
+    ),
 ];
 
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.
