@@ -17,6 +17,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
+# Build settings (SQLite's compile-time options): see .cargo/config.toml.
+COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
