@@ -23,6 +23,12 @@ use crate::domain::ports::StoreError;
 
 type List = BTreeMap<SortKey, Order>;
 
+/// The kept orders, read through the partial index `orders_in_hand`, which holds exactly
+/// them: however long the history, the start-up reads only these.
+fn load_sql() -> String {
+    format!("SELECT {LIST_COLUMNS} FROM orders WHERE state IN ('queued', 'preparing')")
+}
+
 #[derive(Default)]
 struct Lists {
     by_state: HashMap<(EventId, OrderState), List>,
@@ -41,15 +47,11 @@ impl OpenOrders {
         matches!(state, OrderState::Queued | OrderState::Preparing)
     }
 
-    /// The orders stored at `conn` in the kept states (read through the partial index
-    /// `orders_open`).
+    /// The orders stored at `conn` in the kept states.
     pub(super) fn load(conn: &Connection) -> Result<OpenOrders, StoreError> {
         let open = OpenOrders::default();
         let orders = conn
-            .prepare(&format!(
-                "SELECT {LIST_COLUMNS} FROM orders WHERE state NOT IN ('completed', 'cancelled')
-                 AND state IN ('queued', 'preparing')"
-            ))
+            .prepare(&load_sql())
             .and_then(|mut s| {
                 s.query_map([], order_from_row)?
                     .collect::<Result<Vec<_>, _>>()
@@ -197,5 +199,28 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(listed(&store, OrderState::Queued).await, ["b", "c"]);
         assert_eq!(listed(&store, OrderState::Completed).await, ["a"]);
+    }
+
+    /// The start-up reads the kept orders through their partial index, not the whole table.
+    #[test]
+    fn the_kept_orders_are_loaded_through_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::outbound::sqlite::open_database(
+            &dir.path().join("orders.db"),
+            crate::outbound::sqlite::schema::MIGRATIONS,
+        )
+        .unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", load_sql()))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX orders_in_hand")),
+            "{plan:?}"
+        );
     }
 }

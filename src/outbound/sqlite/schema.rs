@@ -34,6 +34,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0005_change_log_without_filter_indexes",
         include_str!("../../../migrations/sqlite/0005_change_log_without_filter_indexes.sql"),
     ),
+    (
+        "0006_in_hand_index",
+        include_str!("../../../migrations/sqlite/0006_in_hand_index.sql"),
+    ),
 ];
 
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.
