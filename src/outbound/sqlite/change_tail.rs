@@ -26,6 +26,9 @@ use crate::domain::snapshot::OrderSnapshot;
 pub(super) const CAPACITY: usize = 2048;
 /// How many entries one statement of [`scan`] walks.
 const SCAN_CHUNK: i64 = 1000;
+/// How many entries one call of [`scan`] walks at most: it runs on the request's thread, so a
+/// stream far behind catches up over several reads rather than in one long one.
+const SCAN_MAX: i64 = 20_000;
 
 struct Tail {
     entries: VecDeque<OrderChange>,
@@ -116,12 +119,25 @@ impl ChangeTail {
 }
 
 /// Up to `limit` entries after `after` that `filter` selects, read from the file by number
-/// (the primary key): no index per filter. Walks until the page is full or the log ends.
+/// (the primary key): no index per filter. Walks until the page is full, the log ends, or
+/// [`SCAN_MAX`] entries were walked.
 pub(super) fn scan(
     conn: &Connection,
     after: u64,
     filter: &ChangeFilter,
     limit: usize,
+) -> Result<ChangePage, StoreError> {
+    walk(conn, after, filter, limit, SCAN_CHUNK, SCAN_MAX)
+}
+
+/// [`scan`], `chunk` entries per statement and at most `max` in all.
+fn walk(
+    conn: &Connection,
+    after: u64,
+    filter: &ChangeFilter,
+    limit: usize,
+    chunk: i64,
+    max: i64,
 ) -> Result<ChangePage, StoreError> {
     let mut stmt = conn
         .prepare_cached(
@@ -137,9 +153,10 @@ pub(super) fn scan(
         changes: Vec::new(),
         through: after,
     };
+    let mut walked_in_all = 0;
     loop {
         let mut rows = stmt
-            .query(params![page.through as i64, SCAN_CHUNK])
+            .query(params![page.through as i64, chunk.min(max - walked_in_all)])
             .map_err(map_err)?;
         let mut walked = 0;
         while let Some(row) = rows.next().map_err(map_err)? {
@@ -167,7 +184,8 @@ pub(super) fn scan(
                 return Ok(page);
             }
         }
-        if walked < SCAN_CHUNK {
+        walked_in_all += walked;
+        if walked < chunk || walked_in_all >= max {
             return Ok(page);
         }
     }
@@ -311,5 +329,20 @@ mod tests {
             }
         }
         assert!(from_memory > 0, "some reads were answered from memory");
+        // A long walk stops after its most entries (here 6, 3 a statement), and says so.
+        let capped = store
+            .readers
+            .read(move |conn| {
+                let nobody = walk(conn, start, &user("nobody"), 10, 3, 6)?;
+                let alice = walk(conn, start, &user("alice"), 10, 3, 6)?;
+                Ok((nobody, alice))
+            })
+            .await
+            .unwrap();
+        assert!(capped.0.changes.is_empty());
+        assert_eq!(capped.0.through, start + 6);
+        // o-00 and o-03 are alice's among the first six.
+        assert_eq!(seqs(&capped.1), vec![start + 1, start + 4]);
+        assert_eq!(capped.1.through, start + 6);
     }
 }
