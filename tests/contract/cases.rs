@@ -776,6 +776,10 @@ pub async fn the_change_log_follows_events_and_users(store: Store) {
         rest.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
         vec![all[1].seq, all[2].seq]
     );
+    // A read of no entries goes nowhere.
+    let empty = store.changes_after(latest_before, &ev, 0).await.unwrap();
+    assert!(empty.changes.is_empty());
+    assert_eq!(empty.through, latest_before);
     // Nothing after the end; the position stays.
     let none = store.changes_after(s1, &ev, 100).await.unwrap();
     assert!(none.changes.is_empty());

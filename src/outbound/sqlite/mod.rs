@@ -302,6 +302,12 @@ impl OrderStore for SqliteStore {
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage, StoreError> {
+        if limit == 0 {
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                through: after,
+            });
+        }
         if let Some(page) = self.tail.read(after, filter, limit) {
             return Ok(page);
         }
