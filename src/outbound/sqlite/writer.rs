@@ -135,6 +135,7 @@ impl Writer {
                     crate::telemetry::sqlite_commit(&database, batch.len());
                     run_batch(&conn, batch);
                     checkpointer.nudge();
+                    checkpointer.restart_if_due(&conn);
                 }
             })
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
