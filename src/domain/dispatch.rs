@@ -23,7 +23,7 @@ pub(super) enum Attempt {
 }
 
 /// How many notices go out in one publish call (EventBridge takes 10 entries at most).
-const NOTICE_BATCH: usize = 10;
+pub(super) const NOTICE_BATCH: usize = 10;
 
 impl OrderService {
     /// Tries one callback and records how it went. Never fails: what cannot be recorded now

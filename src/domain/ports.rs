@@ -271,6 +271,13 @@ pub enum PublishError {
 pub trait EventPublisher: Send + Sync + 'static {
     /// Publishes `notices` (at most 10); returns one result per notice, in order.
     async fn publish(&self, notices: &[Notice]) -> Vec<Result<(), PublishError>>;
+
+    /// Whether a notice must wait in the outbox until it is published. A publisher whose
+    /// `publish` cannot fail (no event bus: notices are only logged) says no: notices are then
+    /// published as their change commits, and cost the store nothing.
+    fn needs_outbox(&self) -> bool {
+        true
+    }
 }
 
 /// Failures of a [`Workflow`] callback.

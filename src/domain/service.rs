@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
-use super::dispatch::Attempt;
+use super::dispatch::{Attempt, NOTICE_BATCH};
 use super::events::{Decision, Outcome, WorkflowEvent, decide};
 use super::ids::{EnvelopeId, EventId, OrderId, UserId};
 use super::lifecycle::{Actor, CancelCallback, Change, LifecycleError};
@@ -24,6 +24,7 @@ use super::ports::{
     Applied, ChangeFilter, ChangePage, EventPublisher, OrderStore, OutboxStats, PendingCallback,
     StartError, StoreError, Workflow,
 };
+use crate::telemetry;
 
 /// Tunables of the service.
 #[derive(Debug, Clone)]
@@ -128,13 +129,31 @@ impl OrderService {
     }
 
     /// Applies a change and tells whoever waits for it (live streams, the dispatcher).
+    ///
+    /// With a publisher that cannot fail (no event bus), the notices skip the outbox, where
+    /// they cost a write to claim them and one to finish each, for nothing: they are published
+    /// once the change is in.
     pub(super) async fn apply(
         &self,
         change: &Change,
         envelope: Option<&EnvelopeId>,
         lease_until: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let applied = self.store.apply(change, envelope, lease_until).await?;
+        let publish_now = !change.notices.is_empty() && !self.publisher.needs_outbox();
+        let without_notices;
+        let stored = if publish_now {
+            without_notices = Change {
+                order: change.order.clone(),
+                expected_version: change.expected_version,
+                callbacks: change.callbacks.clone(),
+                notices: Vec::new(),
+                settles: change.settles.clone(),
+            };
+            &without_notices
+        } else {
+            change
+        };
+        let applied = self.store.apply(stored, envelope, lease_until).await?;
         self.changes.send_if_modified(|latest| {
             let newer = applied.seq > *latest;
             if newer {
@@ -142,7 +161,17 @@ impl OrderService {
             }
             newer
         });
-        if !change.notices.is_empty() {
+        if publish_now {
+            for chunk in change.notices.chunks(NOTICE_BATCH) {
+                for result in self.publisher.publish(chunk).await {
+                    telemetry::notice(if result.is_ok() {
+                        "published"
+                    } else {
+                        "dropped"
+                    });
+                }
+            }
+        } else if !change.notices.is_empty() {
             self.wake.notify_one();
         }
         Ok(applied)

@@ -16,4 +16,8 @@ impl EventPublisher for LogOnlyPublisher {
         }
         notices.iter().map(|_| Ok(())).collect()
     }
+
+    fn needs_outbox(&self) -> bool {
+        false
+    }
 }

@@ -514,3 +514,66 @@ async fn an_entry_refused_as_malformed_is_dropped_and_never_sent_again() {
     assert_eq!(calls[1], batch, "{calls:#?}");
     app.stop().await;
 }
+
+// ---- without an outbox ---------------------------------------------------------------------
+
+/// A publisher that cannot fail (as with no event bus), recording what it is given.
+#[derive(Default)]
+struct Infallible(Mutex<Vec<Entry>>);
+
+#[async_trait]
+impl EventPublisher for Infallible {
+    async fn publish(&self, notices: &[Notice]) -> Vec<Result<(), PublishError>> {
+        let mut seen = self.0.lock().unwrap();
+        seen.extend(
+            notices
+                .iter()
+                .map(|n| (n.kind.detail_type().to_string(), n.detail.clone())),
+        );
+        notices.iter().map(|_| Ok(())).collect()
+    }
+
+    fn needs_outbox(&self) -> bool {
+        false
+    }
+}
+
+/// A publisher that cannot fail takes each notice with its transition, before the request
+/// that made it is answered, in order; the notices never enter the outbox.
+#[tokio::test]
+async fn without_an_outbox_every_notice_goes_out_before_its_transition_is_answered() {
+    let publisher = Arc::new(Infallible::default());
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn_with_publisher(workflow, publisher.clone(), |_| {}).await;
+    let (a, b) = drive_two_orders(&app, ["ta1", "ta2", "tb1", "tb2"], async {}).await;
+    // Read at once: the last notice belongs to the cancel that drive_two_orders just got an
+    // answer for.
+    let seen: Vec<_> = publisher.0.lock().unwrap().iter().map(summary).collect();
+    let mut all = expected(&a, &ORDER_A);
+    all.extend(expected(&b, &ORDER_B));
+    assert_eq!(seen, all);
+
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"outbox_pending{outbox="notices"} 0"#),
+        "{metrics}"
+    );
+    if let Some(file) = app.sqlite_file() {
+        let kept: i64 = rusqlite::Connection::open(file)
+            .unwrap()
+            .query_row("SELECT count(*) FROM notices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 0, "no notice was written to the outbox");
+    }
+    app.stop().await;
+}

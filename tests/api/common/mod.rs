@@ -31,7 +31,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     /// Holds the SQLite file; removed when the test ends.
-    _dir: TempDir,
+    dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -180,10 +180,16 @@ impl TestApp {
         TestApp {
             addr,
             http: reqwest::Client::new(),
-            _dir: dir,
+            dir,
             shutdown: Some(tx),
             server: Some(server),
         }
+    }
+
+    /// The SQLite file of the orders (unless the suite runs on DynamoDB).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        (std::env::var("OM_TEST_STORE").as_deref() != Ok("dynamodb"))
+            .then(|| self.dir.path().join("orders.db"))
     }
 
     pub fn url(&self, path: &str) -> String {
