@@ -16,8 +16,8 @@ mod emission;
 mod executions;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
@@ -63,10 +63,16 @@ pub struct EmbeddedProcessor {
     cfg: ProcessorConfig,
     /// Wakes the run loop when there is something to deliver.
     wake: Notify,
+    /// Events delivered and not yet forgotten: the next read of pending events forgets them
+    /// in the same write.
+    delivered: Mutex<Vec<i64>>,
 }
 
-/// The longest the run loop sleeps (it also wakes for new events).
+/// The longest the run loop sleeps (it also wakes for new events), and how often it looks
+/// for waits that timed out.
 const TICK: Duration = Duration::from_millis(200);
+/// The most events one round of the run loop delivers.
+const DELIVERY_BATCH: usize = 50;
 
 impl EmbeddedProcessor {
     /// Opens (creating if needed) the processor's database at `path`.
@@ -76,23 +82,28 @@ impl EmbeddedProcessor {
             writer: Writer::start(conn, path)?,
             cfg,
             wake: Notify::new(),
+            delivered: Mutex::new(Vec::new()),
         }))
     }
 
     /// Runs the processor: fires timeouts and delivers events to `sink`, until dropped.
     pub async fn run(self: Arc<Self>, sink: Arc<dyn EventSink>) {
         let mut failures: u32 = 0;
+        let mut timeouts_checked: Option<Instant> = None;
         loop {
-            let timed_out = self
-                .writer
-                .write(|conn| executions::fire_timeouts(conn, now()))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "processor could not fire timeouts");
-                    0
-                });
-            if timed_out > 0 {
-                tracing::info!(timed_out, "order processor waits timed out");
+            if timeouts_checked.is_none_or(|at| at.elapsed() >= TICK) {
+                timeouts_checked = Some(Instant::now());
+                let timed_out = self
+                    .writer
+                    .write(|conn| executions::fire_timeouts(conn, now()))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "processor could not fire timeouts");
+                        0
+                    });
+                if timed_out > 0 {
+                    tracing::info!(timed_out, "order processor waits timed out");
+                }
             }
             match self.deliver_pending(sink.as_ref()).await {
                 Ok(0) => failures = 0,
@@ -117,12 +128,19 @@ impl EmbeddedProcessor {
 
     /// Delivers pending events: each order's in order, stopping at its first failure (order
     /// matters), different orders side by side (so that their writes share commits). What was
-    /// delivered is then forgotten in one write; if that write is lost, the events go again
-    /// and ingest answers `duplicate`.
+    /// delivered is forgotten by the next call, in the write that reads the next pending
+    /// events (one write per round, not two); if that write is lost, the events go again and
+    /// ingest answers `duplicate`.
     async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
+        let forget = std::mem::take(&mut *self.delivered.lock().expect("never poisoned"));
         let pending = self
             .writer
-            .write(|conn| emission::pending(conn, 50))
+            .write(move |conn| {
+                forget
+                    .iter()
+                    .try_for_each(|seq| emission::mark_delivered(conn, *seq))?;
+                emission::pending(conn, DELIVERY_BATCH)
+            })
             .await
             .map_err(|e| e.to_string())?;
         let mut by_order: Vec<Vec<(i64, EnvelopeId, WorkflowEvent)>> = Vec::new();
@@ -155,16 +173,7 @@ impl EmbeddedProcessor {
             failure = failure.or(error);
         }
         let count = delivered.len();
-        if count > 0 {
-            self.writer
-                .write(move |conn| {
-                    delivered
-                        .iter()
-                        .try_for_each(|seq| emission::mark_delivered(conn, *seq))
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        *self.delivered.lock().expect("never poisoned") = delivered;
         match failure {
             Some(e) => Err(e),
             None => Ok(count),
@@ -224,8 +233,6 @@ impl Workflow for EmbeddedProcessor {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
 
     /// Collects what the processor delivers.
