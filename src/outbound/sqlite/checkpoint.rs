@@ -92,9 +92,9 @@ impl Checkpointer {
     /// No other writer can add frames meanwhile, so this checkpoint copies all of them (unless
     /// a reader still reads an older snapshot: then the checkpoint thread asks again). It
     /// waits for nobody: the queue is held back while it copies the frames of the last
-    /// moments and syncs them (the checkpoint thread has synced everything before), 2-10 ms
+    /// moments and syncs them (the checkpoint thread has synced everything before), 5-15 ms
     /// under the ingest benchmark. (A `RESTART` checkpoint on the other thread held the writer
-    /// back for 50-90 ms: it took the write lock and then synced every page copied since the
+    /// back for 75-100 ms: it took the write lock and then synced every page copied since the
     /// WAL last started over.)
     pub(crate) fn restart_if_due(&self, writer: &Connection) {
         if !self.restart_due.swap(false, Ordering::Relaxed) {
@@ -146,9 +146,8 @@ fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>, restart_due: &Atomi
 /// 4 GB in 30 s of the ingest benchmark, with a wal-index of 8 MB in every process that maps
 /// it. So once the WAL is past the limit, passive rounds bring what is left to copy down to a
 /// few hundred frames, this thread syncs what they copied, and the writer copies and syncs
-/// the rest between two transactions
-/// ([`Checkpointer::restart_if_due`]); its next commit starts the WAL over (the file keeps its
-/// size until a quiet moment: see [`run`]).
+/// the rest between two transactions ([`Checkpointer::restart_if_due`]); its next commit
+/// starts the WAL over (the file keeps its size until a quiet moment: see [`run`]).
 fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> Result<(), CheckpointError> {
     let (frames, _) = passive(conn)?;
     if frames <= WAL_FRAMES_LIMIT {
