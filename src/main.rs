@@ -80,6 +80,8 @@ async fn migrate(args: MigrateArgs) -> Result<(), String> {
 
 /// mimalloc rather than glibc's allocator: a list answer allocates and frees a few hundred
 /// small strings, and glibc's `malloc`/`free` were a sixth of the CPU of the list benchmark.
+/// Built without transparent huge pages (`no_thp` in `Cargo.toml`), which kept whole 2 MiB
+/// pages resident.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
