@@ -211,10 +211,29 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(store);
 
-    // Leave one self-contained file: the service then starts on it as on any store.
+    // Leave one self-contained file: the service then starts on it as on any store, and the
+    // benchmark copies only that file. The store's threads close their connections after the
+    // drop, so the checkpoint may find them still busy at first: it is tried until the whole
+    // WAL is copied back and truncated.
     let conn = rusqlite::Connection::open(&args.db)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let mut tries = 0;
+    loop {
+        let (busy, frames): (i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if busy == 0 && frames == 0 {
+            break;
+        }
+        tries += 1;
+        anyhow::ensure!(
+            tries < 200,
+            "the WAL of {} could not be copied back",
+            args.db.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     eprintln!(
         "seeded {} with {written} orders ({} queued) in {:.1} s",
         args.db.display(),
