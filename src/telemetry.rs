@@ -11,6 +11,7 @@
 //! | `outbox_pending` | gauge | `outbox`: callbacks, notices |
 //! | `outbox_oldest_due_seconds` | gauge | `outbox`: how long the earliest pending entry has been due (0 if none is) |
 //! | `sqlite_commit_writes` | histogram | `database` (file name): writes that shared one SQLite commit (group commit) |
+//! | `sqlite_commit_seconds` | histogram | `database`: how long the writer took over one transaction, from `BEGIN` to `COMMIT` done (what every write in it waited on top of its queueing) |
 
 use std::sync::OnceLock;
 
@@ -28,6 +29,7 @@ const STORE_ERRORS: &str = "store_errors_total";
 const OUTBOX_PENDING: &str = "outbox_pending";
 const OUTBOX_DUE: &str = "outbox_oldest_due_seconds";
 const COMMIT_WRITES: &str = "sqlite_commit_writes";
+const COMMIT_DURATION: &str = "sqlite_commit_seconds";
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -50,6 +52,8 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &BUCKETS)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Full(COMMIT_WRITES.into()), &BATCH_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(COMMIT_DURATION.into()), &BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -88,6 +92,11 @@ fn describe() {
         COMMIT_WRITES,
         "writes that shared one SQLite commit (group commit), by database file"
     );
+    describe_histogram!(
+        COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "time the SQLite writer spent on one transaction, BEGIN to COMMIT, by database file"
+    );
     describe_gauge!(OUTBOX_PENDING, "outbox entries not finished yet");
     describe_gauge!(
         OUTBOX_DUE,
@@ -123,9 +132,11 @@ pub fn store_error(e: &StoreError) {
     counter!(STORE_ERRORS, "kind" => kind).increment(1);
 }
 
-/// One SQLite commit of `writes` writes to the database file `database`.
-pub fn sqlite_commit(database: &str, writes: usize) {
+/// One SQLite commit of `writes` writes to the database file `database`, which took
+/// `seconds` from `BEGIN` to the end of `COMMIT`.
+pub fn sqlite_commit(database: &str, writes: usize, seconds: f64) {
     histogram!(COMMIT_WRITES, "database" => database.to_string()).record(writes as f64);
+    histogram!(COMMIT_DURATION, "database" => database.to_string()).record(seconds);
 }
 
 pub fn outbox(stats: &OutboxStats) {

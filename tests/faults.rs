@@ -314,6 +314,14 @@ async fn a_write_while_the_store_is_locked_is_refused_and_leaves_no_trace(write:
         "{write:?} ({took:?}): no Retry-After: {refused}"
     );
 
+    // The writer's wait for the lock is in the log, as a slow transaction.
+    let log = svc.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("slow SQLite transaction") && l.contains("took_ms")),
+        "{write:?}: no slow transaction in the log:\n{log}"
+    );
+
     // Reads go on while writes are refused, and the order is as it was.
     let ready = reqwest::Client::builder()
         .no_proxy()

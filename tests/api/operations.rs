@@ -199,6 +199,7 @@ async fn metrics_show_requests_by_route_ingest_outcomes_callbacks_and_the_outbox
     if std::env::var("OM_TEST_STORE").as_deref() != Ok("dynamodb") {
         // This test's own SQLite store committed its writes.
         wanted.push(r#"sqlite_commit_writes_count{database="orders.db"}"#);
+        wanted.push(r#"sqlite_commit_seconds_count{database="orders.db"}"#);
     }
     for series in wanted {
         let line = text

@@ -100,8 +100,14 @@ impl Checkpointer {
         if !self.restart_due.swap(false, Ordering::Relaxed) {
             return;
         }
+        let began = std::time::Instant::now();
         match passive(writer) {
-            Ok((frames, left)) => tracing::debug!(frames, left, "the writer copied the WAL"),
+            Ok((frames, left)) => tracing::info!(
+                frames,
+                left,
+                took_ms = began.elapsed().as_millis() as u64,
+                "the writer copied the WAL's last frames: its next commit starts it over"
+            ),
             Err(e) => tracing::warn!(error = %e, "SQLite checkpoint on the writer failed"),
         }
     }

@@ -8,6 +8,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +19,10 @@ use crate::domain::ports::StoreError;
 
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 256;
+
+/// A transaction that holds the writer longer than this is logged (with where the time
+/// went): every write queued behind it waited as long.
+const SLOW_TRANSACTION: Duration = Duration::from_millis(50);
 
 trait Job: Send {
     /// Runs the job inside the open transaction; the result waits for the commit.
@@ -132,8 +137,21 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    crate::telemetry::sqlite_commit(&database, batch.len());
-                    run_batch(&conn, batch);
+                    let writes = batch.len();
+                    let began = Instant::now();
+                    let ran = run_batch(&conn, batch);
+                    let took = began.elapsed();
+                    crate::telemetry::sqlite_commit(&database, writes, took.as_secs_f64());
+                    if took > SLOW_TRANSACTION {
+                        tracing::warn!(
+                            database,
+                            writes,
+                            took_ms = took.as_millis() as u64,
+                            begin_writes_ms = ran.as_millis() as u64,
+                            commit_ms = (took - ran).as_millis() as u64,
+                            "slow SQLite transaction: the writes queued behind it waited as long"
+                        );
+                    }
                     checkpointer.nudge();
                     checkpointer.restart_if_due(&conn);
                 }
@@ -192,15 +210,19 @@ impl Writer {
     }
 }
 
-fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+/// Runs `batch` in one transaction and answers its callers; returns how long `BEGIN` and
+/// the writes took (the rest of the transaction's time is its `COMMIT`).
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Duration {
+    let began = Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = map_err(e);
         for job in batch {
             job.abort(e.clone());
         }
-        return;
+        return began.elapsed();
     }
     let done: Vec<Box<dyn Done>> = batch.into_iter().map(|job| job.run(conn)).collect();
+    let ran = began.elapsed();
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         map_err(e)
@@ -208,4 +230,5 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     for d in done {
         d.finish(commit.clone());
     }
+    ran
 }
