@@ -92,7 +92,9 @@ pub(super) fn emit(conn: &Connection, e: &Emission) -> Result<(), StoreError> {
     let json = serde_json::to_string(e)
         .map_err(|err| StoreError::Internal(format!("cannot encode an event: {err}")))?;
     let at = micros(now());
-    let envelope = uuid::Uuid::new_v4().to_string();
+    // Time-ordered, like the order ids (see `OrderService::start_order`): the ingest records
+    // keyed by envelope id then grow at one end.
+    let envelope = uuid::Uuid::now_v7().to_string();
     conn.prepare_cached(
         "INSERT INTO emissions (envelope_id, order_id, event, next_attempt_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?4)",
