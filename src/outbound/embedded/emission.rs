@@ -104,18 +104,19 @@ pub(super) fn emit(conn: &Connection, e: &Emission) -> Result<(), StoreError> {
     .map_err(map_err)
 }
 
-/// The oldest undelivered events, in order.
+/// The oldest undelivered events after `after` (a sequence number), in order.
 pub(super) fn pending(
     conn: &Connection,
+    after: i64,
     limit: usize,
 ) -> Result<Vec<(i64, EnvelopeId, Emission)>, StoreError> {
     let rows = conn
         .prepare_cached(
-            "SELECT seq, envelope_id, event FROM emissions WHERE delivered = 0
-             ORDER BY seq LIMIT ?1",
+            "SELECT seq, envelope_id, event FROM emissions WHERE delivered = 0 AND seq > ?1
+             ORDER BY seq LIMIT ?2",
         )
         .and_then(|mut s| {
-            s.query_map([limit as i64], |r| {
+            s.query_map([after, limit as i64], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,

@@ -26,7 +26,7 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
-use crate::outbound::sqlite::{Migration, Writer, open_database};
+use crate::outbound::sqlite::{Migration, Writer, open_database, open_reader};
 
 const MIGRATIONS: &[Migration] = &[(
     "0001_executions",
@@ -60,12 +60,24 @@ impl Default for ProcessorConfig {
 
 pub struct EmbeddedProcessor {
     writer: Writer,
+    /// Reads the events to deliver, beside the writer (not in its queue).
+    reader: Mutex<rusqlite::Connection>,
     cfg: ProcessorConfig,
     /// Wakes the run loop when there is something to deliver.
     wake: Notify,
-    /// Events delivered and not yet forgotten: the next read of pending events forgets them
-    /// in the same write.
-    delivered: Mutex<Vec<i64>>,
+    delivery: Mutex<Delivery>,
+}
+
+/// Where delivery stands.
+#[derive(Default)]
+struct Delivery {
+    /// Events delivered and not yet deleted: the run loop's next periodic write deletes them
+    /// (a redelivery after a crash meanwhile is answered `duplicate`).
+    delivered: Vec<i64>,
+    /// Every event up to this one (a sequence number) was delivered or is in `delivered`:
+    /// the next read starts after it. 0 after a failure, so that the failed order's events
+    /// go again, in order, once what was delivered is deleted.
+    read_up_to: i64,
 }
 
 /// The longest the run loop sleeps (it also wakes for new events), and how often it looks
@@ -80,9 +92,10 @@ impl EmbeddedProcessor {
         let conn = open_database(path, MIGRATIONS)?;
         Ok(Arc::new(EmbeddedProcessor {
             writer: Writer::start(conn, path)?,
+            reader: Mutex::new(open_reader(path)?),
             cfg,
             wake: Notify::new(),
-            delivered: Mutex::new(Vec::new()),
+            delivery: Mutex::new(Delivery::default()),
         }))
     }
 
@@ -93,16 +106,13 @@ impl EmbeddedProcessor {
         loop {
             if timeouts_checked.is_none_or(|at| at.elapsed() >= TICK) {
                 timeouts_checked = Some(Instant::now());
-                let timed_out = self
-                    .writer
-                    .write(|conn| executions::fire_timeouts(conn, now()))
+                match self
+                    .forget_delivered(|conn| executions::fire_timeouts(conn, now()))
                     .await
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "processor could not fire timeouts");
-                        0
-                    });
-                if timed_out > 0 {
-                    tracing::info!(timed_out, "order processor waits timed out");
+                {
+                    Ok(0) => {}
+                    Ok(timed_out) => tracing::info!(timed_out, "order processor waits timed out"),
+                    Err(e) => tracing::warn!(error = %e, "processor could not fire timeouts"),
                 }
             }
             match self.deliver_pending(sink.as_ref()).await {
@@ -126,23 +136,51 @@ impl EmbeddedProcessor {
         }
     }
 
-    /// Delivers pending events: each order's in order, stopping at its first failure (order
-    /// matters), different orders side by side (so that their writes share commits). What was
-    /// delivered is forgotten by the next call, in the write that reads the next pending
-    /// events (one write per round, not two); if that write is lost, the events go again and
-    /// ingest answers `duplicate`.
-    async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
-        let forget = std::mem::take(&mut *self.delivered.lock().expect("never poisoned"));
-        let pending = self
+    /// Deletes the events delivered so far, in one write with `also`.
+    async fn forget_delivered<R: Send + 'static>(
+        &self,
+        also: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let forget = std::mem::take(&mut self.delivery.lock().expect("never poisoned").delivered);
+        let deleted = forget.clone();
+        let done = self
             .writer
             .write(move |conn| {
-                forget
+                deleted
                     .iter()
                     .try_for_each(|seq| emission::mark_delivered(conn, *seq))?;
-                emission::pending(conn, DELIVERY_BATCH)
+                also(conn)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await;
+        if done.is_err() {
+            let mut delivery = self.delivery.lock().expect("never poisoned");
+            delivery.delivered.extend(forget);
+        }
+        done
+    }
+
+    /// Delivers pending events: each order's in order, stopping at its first failure (order
+    /// matters), different orders side by side (so that their writes share commits).
+    ///
+    /// The events are read beside the writer, after the last one read: a round waits for no
+    /// write (reading them in a write, which also deleted the last round's, put every round
+    /// behind the processor's queue of writes; a started order waited for two rounds of
+    /// that). What was delivered is deleted by the run loop's periodic write; after a
+    /// failure, the next round deletes it first and reads from the oldest pending event.
+    async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
+        let after = self.delivery.lock().expect("never poisoned").read_up_to;
+        if after == 0 {
+            self.forget_delivered(|_| Ok(()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let pending = emission::pending(
+            &self.reader.lock().expect("never poisoned"),
+            after,
+            DELIVERY_BATCH,
+        )
+        .map_err(|e| e.to_string())?;
+        let last_read = pending.last().map_or(after, |(seq, _, _)| *seq);
         let mut by_order: Vec<Vec<(i64, EnvelopeId, WorkflowEvent)>> = Vec::new();
         for (seq, envelope, emission) in pending {
             let event = emission
@@ -173,7 +211,9 @@ impl EmbeddedProcessor {
             failure = failure.or(error);
         }
         let count = delivered.len();
-        *self.delivered.lock().expect("never poisoned") = delivered;
+        let mut delivery = self.delivery.lock().expect("never poisoned");
+        delivery.delivered.extend(delivered);
+        delivery.read_up_to = if failure.is_some() { 0 } else { last_read };
         match failure {
             Some(e) => Err(e),
             None => Ok(count),

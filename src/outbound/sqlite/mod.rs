@@ -17,7 +17,7 @@ mod user_pages;
 mod writer;
 
 pub(crate) use rows::micros;
-pub(crate) use schema::{Migration, open_database};
+pub(crate) use schema::{Migration, open_database, open_reader};
 pub(crate) use writer::Writer;
 
 use std::path::{Path, PathBuf};
