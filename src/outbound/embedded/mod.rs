@@ -26,7 +26,7 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
-use crate::outbound::sqlite::{Migration, Writer, open_database, open_reader};
+use crate::outbound::sqlite::{Migration, Writer, map_err, open_database, open_reader};
 
 const MIGRATIONS: &[Migration] = &[(
     "0001_executions",
@@ -80,6 +80,9 @@ struct Delivery {
     read_up_to: i64,
 }
 
+/// The page cache of the processor's writer: 512 KiB (negative: KiB, SQLite's convention).
+const PAGE_CACHE_KIB: i64 = -512;
+
 /// The longest the run loop sleeps (it also wakes for new events), and how often it looks
 /// for waits that timed out.
 const TICK: Duration = Duration::from_millis(200);
@@ -90,6 +93,11 @@ impl EmbeddedProcessor {
     /// Opens (creating if needed) the processor's database at `path`.
     pub fn open(path: &Path, cfg: ProcessorConfig) -> Result<Arc<EmbeddedProcessor>, StoreError> {
         let conn = open_database(path, MIGRATIONS)?;
+        // A small page cache: every key it writes grows at one end (time-ordered ids and
+        // tokens, sequence numbers), so the pages it rewrites are few. SQLite's default of
+        // 2 MiB was resident for nothing (the flow at 128 connections: peak 51 -> 46 MB).
+        conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
+            .map_err(map_err)?;
         Ok(Arc::new(EmbeddedProcessor {
             writer: Writer::start(conn, path)?,
             reader: Mutex::new(open_reader(path)?),
