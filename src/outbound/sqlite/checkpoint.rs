@@ -42,7 +42,8 @@ const WAL_FRAMES_LIMIT: i64 = 262_144;
 #[cfg(test)]
 const WAL_FRAMES_LIMIT: i64 = 64;
 /// The writer's own checkpoint, which holds its queue back, is asked for once at most about
-/// this many frames are left to copy.
+/// this many frames came in during the checkpoint thread's last sync (what the writer then
+/// copies and syncs).
 const WRITER_FRAMES_LEFT: i64 = 512;
 /// Passive rounds that may precede that request to bring down what the writer copies.
 const MAX_CATCH_UP_ROUNDS: usize = 8;
@@ -92,8 +93,8 @@ impl Checkpointer {
     /// No other writer can add frames meanwhile, so this checkpoint copies all of them (unless
     /// a reader still reads an older snapshot: then the checkpoint thread asks again). It
     /// waits for nobody: the queue is held back while it copies the frames of the last
-    /// moments and syncs them (the checkpoint thread has synced everything before), 5-15 ms
-    /// under the ingest benchmark. (A `RESTART` checkpoint on the other thread held the writer
+    /// moments and syncs them (the checkpoint thread has synced everything before), 1-9 ms
+    /// over a minute of the ingest benchmark. (A `RESTART` checkpoint on the other thread held the writer
     /// back for 75-100 ms: it took the write lock and then synced every page copied since the
     /// WAL last started over.)
     pub(crate) fn restart_if_due(&self, writer: &Connection) {
@@ -155,22 +156,38 @@ fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>, restart_due: &Atomi
 /// the rest between two transactions ([`Checkpointer::restart_if_due`]); its next commit
 /// starts the WAL over (the file keeps its size until a quiet moment: see [`run`]).
 fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> Result<(), CheckpointError> {
-    let (frames, _) = passive(conn)?;
+    let (mut frames, _) = passive(conn)?;
     if frames <= WAL_FRAMES_LIMIT {
         return Ok(());
     }
     // SQLite syncs the database file only when a checkpoint reaches the end of the WAL, so
     // every page copied since the WAL last started over is still waiting in the page cache
-    // (70-100 ms of `fsync` after ~8 s of ingest at full speed). Sync it here, so that the
-    // writer's checkpoint syncs only the last moments'.
+    // (70-210 ms of `fsync` after ~5 s of ingest at full speed). Sync it here, so that the
+    // writer's checkpoint syncs only the last moments'. Each round copies what came in during
+    // the last sync and syncs it, until a sync is short enough that little came in: what
+    // the writer then copies and syncs, holding its queue back, is that little. (Stopping
+    // when a copy left little, whatever the sync after it let in, made the writer copy and
+    // sync everything that came in during a 100-200 ms sync: pauses of 5 ms that grew to
+    // 84 ms over a minute of ingest, as the file grew.)
+    let began = std::time::Instant::now();
+    let mut rounds = 0;
     for _ in 0..MAX_CATCH_UP_ROUNDS {
+        rounds += 1;
         sync_database(conn)?;
-        let (_, left) = passive(conn)?;
-        if left <= WRITER_FRAMES_LEFT {
+        let (now, _) = passive(conn)?;
+        let came_in = now - frames;
+        frames = now;
+        if came_in <= WRITER_FRAMES_LEFT {
             break;
         }
     }
     sync_database(conn)?;
+    tracing::debug!(
+        frames,
+        rounds,
+        took_ms = began.elapsed().as_millis() as u64,
+        "the WAL is past its limit: copied back and synced; the writer starts it over"
+    );
     restart_due.store(true, Ordering::Relaxed);
     Ok(())
 }
