@@ -74,10 +74,12 @@ struct Delivery {
     /// Events delivered and not yet deleted: the run loop's next periodic write deletes them
     /// (a redelivery after a crash meanwhile is answered `duplicate`).
     delivered: Vec<i64>,
-    /// Every event up to this one (a sequence number) was delivered or is in `delivered`:
-    /// the next read starts after it. 0 after a failure, so that the failed order's events
-    /// go again, in order, once what was delivered is deleted.
+    /// The next read starts after this event (a sequence number): every event up to it was
+    /// delivered, or is in `delivered`.
     read_up_to: i64,
+    /// A delivery failed: the next round deletes what was delivered and reads from the
+    /// oldest pending event, so that the failed order's events go again, in order.
+    retry: bool,
 }
 
 /// The page cache of the processor's writer: 512 KiB (negative: KiB, SQLite's convention).
@@ -176,12 +178,18 @@ impl EmbeddedProcessor {
     /// that). What was delivered is deleted by the run loop's periodic write; after a
     /// failure, the next round deletes it first and reads from the oldest pending event.
     async fn deliver_pending(&self, sink: &dyn EventSink) -> Result<usize, String> {
-        let after = self.delivery.lock().expect("never poisoned").read_up_to;
-        if after == 0 {
+        let (read_up_to, retry) = {
+            let delivery = self.delivery.lock().expect("never poisoned");
+            (delivery.read_up_to, delivery.retry)
+        };
+        let after = if retry {
             self.forget_delivered(|_| Ok(()))
                 .await
                 .map_err(|e| e.to_string())?;
-        }
+            0
+        } else {
+            read_up_to
+        };
         let pending = emission::pending(
             &self.reader.lock().expect("never poisoned"),
             after,
@@ -221,7 +229,8 @@ impl EmbeddedProcessor {
         let count = delivered.len();
         let mut delivery = self.delivery.lock().expect("never poisoned");
         delivery.delivered.extend(delivered);
-        delivery.read_up_to = if failure.is_some() { 0 } else { last_read };
+        delivery.read_up_to = last_read;
+        delivery.retry = failure.is_some();
         match failure {
             Some(e) => Err(e),
             None => Ok(count),
@@ -308,6 +317,15 @@ mod tests {
         sink.0.lock().unwrap().drain(..).map(|(_, e)| e).collect()
     }
 
+    /// A processor with the default time limits, on a file in a temporary directory (kept as
+    /// long as the returned guard).
+    fn processor() -> (tempfile::TempDir, Arc<EmbeddedProcessor>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p =
+            EmbeddedProcessor::open(&dir.path().join("p.db"), ProcessorConfig::default()).unwrap();
+        (dir, p)
+    }
+
     fn token_of(e: &WorkflowEvent) -> TaskToken {
         match e {
             WorkflowEvent::Started { token, .. }
@@ -318,9 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_execution_runs_both_waits_and_tokens_are_single_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let p =
-            EmbeddedProcessor::open(&dir.path().join("p.db"), ProcessorConfig::default()).unwrap();
+        let (_dir, p) = processor();
         let sink = Collect::default();
         let (o, u, e) = ids();
         p.start(&o, &u, &e).await.unwrap();
@@ -421,11 +437,34 @@ mod tests {
         assert!(drain(&p, &sink).await.is_empty(), "each event once");
     }
 
+    /// A delivered event stays in the outbox (not delivered again) until the run loop's
+    /// periodic write deletes it.
+    #[tokio::test]
+    async fn delivered_events_are_deleted_by_the_periodic_write() {
+        let (_dir, p) = processor();
+        let sink = Collect::default();
+        let (o, u, e) = ids();
+        p.start(&o, &u, &e).await.unwrap();
+        assert_eq!(drain(&p, &sink).await.len(), 1);
+        let writer = p.writer.clone();
+        let stored = || {
+            writer.write(|conn| {
+                conn.query_row("SELECT count(*) FROM emissions", [], |r| r.get::<_, i64>(0))
+                    .map_err(map_err)
+            })
+        };
+        assert_eq!(stored().await.unwrap(), 1);
+        assert!(drain(&p, &sink).await.is_empty(), "delivered once");
+        p.forget_delivered(|conn| executions::fire_timeouts(conn, now()))
+            .await
+            .unwrap();
+        assert_eq!(stored().await.unwrap(), 0);
+        assert!(drain(&p, &sink).await.is_empty());
+    }
+
     #[tokio::test]
     async fn order_numbers_count_per_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let p =
-            EmbeddedProcessor::open(&dir.path().join("p.db"), ProcessorConfig::default()).unwrap();
+        let (_dir, p) = processor();
         let sink = Collect::default();
         let user = UserId::parse("alice").unwrap();
         let mut numbers = Vec::new();

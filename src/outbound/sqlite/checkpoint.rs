@@ -93,10 +93,10 @@ impl Checkpointer {
     /// No other writer can add frames meanwhile, so this checkpoint copies all of them (unless
     /// a reader still reads an older snapshot: then the checkpoint thread asks again). It
     /// waits for nobody: the queue is held back while it copies the frames of the last
-    /// moments and syncs them (the checkpoint thread has synced everything before), 1-9 ms
-    /// over a minute of the ingest benchmark. (A `RESTART` checkpoint on the other thread held the writer
-    /// back for 75-100 ms: it took the write lock and then synced every page copied since the
-    /// WAL last started over.)
+    /// moments and syncs them (the checkpoint thread has synced everything before), 2-15 ms
+    /// over a minute of the ingest benchmark. (A `RESTART` checkpoint on the other thread
+    /// held the writer back for 75-100 ms: it took the write lock and then synced every page
+    /// copied since the WAL last started over.)
     pub(crate) fn restart_if_due(&self, writer: &Connection) {
         if !self.restart_due.swap(false, Ordering::Relaxed) {
             return;
