@@ -26,7 +26,7 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
-use crate::outbound::sqlite::{Migration, Writer, map_err, open_database, open_reader};
+use crate::outbound::sqlite::{Migration, ReadPool, Writer, map_err, open_database};
 
 const MIGRATIONS: &[Migration] = &[(
     "0001_executions",
@@ -60,8 +60,9 @@ impl Default for ProcessorConfig {
 
 pub struct EmbeddedProcessor {
     writer: Writer,
-    /// Reads the events to deliver, beside the writer (not in its queue).
-    reader: Mutex<rusqlite::Connection>,
+    /// Reads the events to deliver, beside the writer (not in its queue): the run loop is
+    /// its only reader, so one connection.
+    reader: Arc<ReadPool>,
     cfg: ProcessorConfig,
     /// Wakes the run loop when there is something to deliver.
     wake: Notify,
@@ -102,7 +103,7 @@ impl EmbeddedProcessor {
             .map_err(map_err)?;
         Ok(Arc::new(EmbeddedProcessor {
             writer: Writer::start(conn, path)?,
-            reader: Mutex::new(open_reader(path)?),
+            reader: ReadPool::new(path.to_path_buf(), 1),
             cfg,
             wake: Notify::new(),
             delivery: Mutex::new(Delivery::default()),
@@ -190,12 +191,11 @@ impl EmbeddedProcessor {
         } else {
             read_up_to
         };
-        let pending = emission::pending(
-            &self.reader.lock().expect("never poisoned"),
-            after,
-            DELIVERY_BATCH,
-        )
-        .map_err(|e| e.to_string())?;
+        let pending = self
+            .reader
+            .read(move |conn| emission::pending(conn, after, DELIVERY_BATCH))
+            .await
+            .map_err(|e| e.to_string())?;
         let last_read = pending.last().map_or(after, |(seq, _, _)| *seq);
         let mut by_order: Vec<Vec<(i64, EnvelopeId, WorkflowEvent)>> = Vec::new();
         for (seq, envelope, emission) in pending {

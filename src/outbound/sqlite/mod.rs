@@ -16,8 +16,9 @@ mod schema;
 mod user_pages;
 mod writer;
 
+pub(crate) use pool::ReadPool;
 pub(crate) use rows::micros;
-pub(crate) use schema::{Migration, open_database, open_reader};
+pub(crate) use schema::{Migration, open_database};
 pub(crate) use writer::Writer;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,6 @@ use crate::domain::ports::{
 use crate::domain::snapshot::OrderSnapshot;
 use change_tail::ChangeTail;
 use open_orders::OpenOrders;
-use pool::ReadPool;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, order_from_row};
 use user_pages::UserPages;
 

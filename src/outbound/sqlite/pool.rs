@@ -13,14 +13,14 @@ use rusqlite::Connection;
 use super::schema::open_reader;
 use crate::domain::ports::StoreError;
 
-pub(super) struct ReadPool {
+pub(crate) struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
 }
 
 impl ReadPool {
-    pub(super) fn new(path: PathBuf, max_idle: usize) -> Arc<ReadPool> {
+    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Arc<ReadPool> {
         Arc::new(ReadPool {
             path,
             idle: Mutex::new(Vec::new()),
@@ -29,7 +29,7 @@ impl ReadPool {
     }
 
     /// Runs `work` on a pooled connection.
-    pub(super) async fn read<R, F>(self: &Arc<Self>, work: F) -> Result<R, StoreError>
+    pub(crate) async fn read<R, F>(self: &Arc<Self>, work: F) -> Result<R, StoreError>
     where
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,

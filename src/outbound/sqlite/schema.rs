@@ -70,8 +70,8 @@ pub(crate) fn open_database(
     Ok(conn)
 }
 
-/// Opens a read-only connection (for the read pool, and the embedded processor's reads).
-pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+/// Opens a read-only connection for the read pool.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
