@@ -28,10 +28,16 @@ use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
 use crate::outbound::sqlite::{Migration, ReadPool, Writer, map_err, open_database};
 
-const MIGRATIONS: &[Migration] = &[(
-    "0001_executions",
-    include_str!("../../../migrations/processor/0001_executions.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    (
+        "0001_executions",
+        include_str!("../../../migrations/processor/0001_executions.sql"),
+    ),
+    (
+        "0002_tokens_led_by_order",
+        include_str!("../../../migrations/processor/0002_tokens_led_by_order.sql"),
+    ),
+];
 
 /// Where the processor's events go: the service's ingest logic.
 #[async_trait]
