@@ -1,6 +1,7 @@
 //! The menu a drink submission is validated against (one per coffee event).
 
 use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,12 @@ fn check_icon(icon: Option<&str>) -> Result<(), MenuError> {
 }
 
 impl Menu {
+    /// [`Menu::default_menu`], made once and shared.
+    pub fn shared_default() -> Arc<Menu> {
+        static DEFAULT: LazyLock<Arc<Menu>> = LazyLock::new(|| Arc::new(Menu::default_menu()));
+        Arc::clone(&DEFAULT)
+    }
+
     /// The menu every event has until a barista replaces it.
     pub fn default_menu() -> Menu {
         let group = |name: &str, options: &[&str]| ModifierGroup {

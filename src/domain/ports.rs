@@ -2,6 +2,7 @@
 //! Adapters (in `outbound/`) implement them and translate their own failure signals into
 //! [`StoreError`] and [`CallbackError`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -247,7 +248,7 @@ pub trait OrderStore: Send + Sync + 'static {
     }
 
     /// The menu stored for `event`, if a barista set one.
-    async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError>;
+    async fn get_menu(&self, event: &EventId) -> Result<Option<Arc<Menu>>, StoreError>;
 
     /// Stores the menu for `event`, replacing any earlier one.
     async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError>;

@@ -320,7 +320,7 @@ impl OrderService {
         id: &OrderId,
         submission: &DrinkSubmission,
     ) -> Result<Order, ServiceError> {
-        let mut menu: Option<Menu> = None;
+        let mut menu: Option<Arc<Menu>> = None;
         for _ in 0..MAX_RACES {
             let order = self
                 .get_order(&Actor::Customer(customer.clone()), id)
@@ -406,12 +406,12 @@ impl OrderService {
     }
 
     /// The menu of `event`: the one a barista set, or the default.
-    pub async fn menu(&self, event: &EventId) -> Result<Menu, ServiceError> {
+    pub async fn menu(&self, event: &EventId) -> Result<Arc<Menu>, ServiceError> {
         Ok(self
             .store
             .get_menu(event)
             .await?
-            .unwrap_or_else(Menu::default_menu))
+            .unwrap_or_else(Menu::shared_default))
     }
 
     pub async fn put_menu(&self, event: &EventId, menu: Menu) -> Result<Menu, ServiceError> {

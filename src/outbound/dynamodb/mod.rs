@@ -28,6 +28,7 @@ pub use keys::{DEFAULT_SHARDS, MAX_SHARDS};
 pub use schema::{TABLE_JSON, TTL_JSON, migrate};
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -256,10 +257,10 @@ impl OrderStore for DynamoStore {
         apply::CHANGE_LAG.as_micros() as u64
     }
 
-    async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError> {
+    async fn get_menu(&self, event: &EventId) -> Result<Option<Arc<Menu>>, StoreError> {
         self.get_item(items::menu_key(event.as_str()))
             .await?
-            .map(|item| items::menu_from_item(&item))
+            .map(|item| items::menu_from_item(&item).map(Arc::new))
             .transpose()
     }
 

@@ -7,6 +7,7 @@
 mod apply;
 mod change_tail;
 mod checkpoint;
+mod menus;
 mod open_orders;
 mod outbox;
 mod pool;
@@ -40,6 +41,7 @@ use crate::domain::ports::{
 };
 use crate::domain::snapshot::OrderSnapshot;
 use change_tail::ChangeTail;
+use menus::Menus;
 use open_orders::OpenOrders;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, order_from_row};
 use user_pages::UserPages;
@@ -52,6 +54,8 @@ pub struct SqliteStore {
     pages: Arc<UserPages>,
     /// The change log's latest entries, in memory: live streams.
     tail: Arc<ChangeTail>,
+    /// The menus, in memory: every drink submission is checked against one.
+    menus: Arc<Menus>,
     readers: Arc<ReadPool>,
     path: PathBuf,
 }
@@ -72,11 +76,13 @@ impl SqliteStore {
         }
         let open = Arc::new(OpenOrders::load(&conn)?);
         let tail = Arc::new(ChangeTail::load(&conn, change_tail::CAPACITY)?);
+        let menus = Arc::new(Menus::load(&conn)?);
         Ok(SqliteStore {
             writer: Writer::start(conn, path)?,
             open,
             pages: Arc::default(),
             tail,
+            menus,
             readers: ReadPool::new(path.to_path_buf(), 16),
             path: path.to_path_buf(),
         })
@@ -446,38 +452,31 @@ impl OrderStore for SqliteStore {
             .await
     }
 
-    async fn get_menu(&self, event: &EventId) -> Result<Option<Menu>, StoreError> {
-        let event = event.clone();
-        self.readers
-            .read(move |conn| {
-                let json: Option<String> = conn
-                    .prepare_cached("SELECT menu FROM menus WHERE event_id = ?1")
-                    .and_then(|mut s| s.query_row([event.as_str()], |r| r.get(0)).optional())
-                    .map_err(map_err)?;
-                json.map(|j| {
-                    serde_json::from_str(&j)
-                        .map_err(|e| StoreError::Internal(format!("stored menu unreadable: {e}")))
-                })
-                .transpose()
-            })
-            .await
+    async fn get_menu(&self, event: &EventId) -> Result<Option<Arc<Menu>>, StoreError> {
+        self.menus.get(event.as_str())
     }
 
     async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError> {
-        let event = event.clone();
+        let event = event.as_str().to_owned();
         let json = serde_json::to_string(menu)
             .map_err(|e| StoreError::Internal(format!("cannot encode the menu: {e}")))?;
         let now = micros(crate::domain::order::now());
+        let (kept, menus) = ((event.clone(), Arc::new(menu.clone())), self.menus.clone());
         self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO menus (event_id, menu, updated_at) VALUES (?1, ?2, ?3)
+            .write_then(
+                move |conn| {
+                    conn.prepare_cached(
+                        "INSERT INTO menus (event_id, menu, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (event_id) DO UPDATE SET menu = excluded.menu, updated_at = excluded.updated_at",
-                )
-                .and_then(|mut s| s.execute(params![event.as_str(), json, now]))
-                .map(|_| ())
-                .map_err(map_err)
-            })
+                    )
+                    .and_then(|mut s| s.execute(params![event, json, now]))
+                    .map(|_| ())
+                    .map_err(map_err)
+                },
+                // On the writer thread, in commit order: two barista's menus committed one
+                // after the other are kept in that order.
+                move |_| menus.set(kept.0, kept.1),
+            )
             .await
     }
 

@@ -52,7 +52,7 @@ pub async fn get_menu(
     Query(params): Query<MenuParams>,
 ) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;
-    Ok(Json(state.service.menu(&event).await?))
+    Ok(Json(Menu::clone(&*state.service.menu(&event).await?)))
 }
 
 /// `PUT /v1/menu`: a barista replaces the event's menu.
