@@ -158,8 +158,10 @@ pub trait OrderStore: Send + Sync + 'static {
     ///   return [`StoreError::Conflict`] if it does not (or the order is gone);
     /// - records every callback of the change as pending, leased until `lease_until` (so that
     ///   the caller may try it inline first), and MUST return [`StoreError::Conflict`] if a
-    ///   callback for the same task token was ever recorded;
-    /// - settles as delivered every pending callback for a token in `change.settles`;
+    ///   callback for the same task token was ever recorded (a token belongs to one order,
+    ///   the one whose change calls back with it: a store may keep the rule per order);
+    /// - settles as delivered every pending callback for a token in `change.settles` (tokens
+    ///   of `change.order`);
     /// - records every notice of the change as pending, due at once;
     /// - appends the new order to the change log;
     /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if

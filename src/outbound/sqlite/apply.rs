@@ -121,9 +121,9 @@ pub(super) fn apply_change(
         conn.prepare_cached(
             "UPDATE callbacks SET status = 'delivered', token = '', updated_at = ?2,
                 last_error = 'settled: the workflow moved past this wait'
-             WHERE token_digest = ?1 AND status = 'pending'",
+             WHERE order_id = ?3 AND token_digest = ?1 AND status = 'pending'",
         )
-        .and_then(|mut s| s.execute(params![&token.digest()[..], now]))
+        .and_then(|mut s| s.execute(params![&token.digest()[..], now, o.id.as_str()]))
         .map_err(map_err)?;
     }
     for n in &change.notices {
