@@ -9,7 +9,7 @@
 //! at most every [`INTERVAL`]. SQLite starts the WAL over at the next write once a checkpoint
 //! has copied all of it, which a steady stream of writes never lets happen: past
 //! [`WAL_FRAMES_LIMIT`] the writer itself copies the last frames between two of its
-//! transactions (see [`checkpoint`] and [`Checkpointer::restart_if_due`]). After a second
+//! transactions (see [`checkpoint`] and [`Checkpointer::restart_if_due`]). After ten seconds
 //! without commits, a WAL file grown past [`WAL_TRIM_BYTES`] is copied and truncated.
 
 use std::path::Path;
@@ -25,9 +25,9 @@ use crate::domain::ports::StoreError;
 
 /// The least time between two checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
-/// After a quiet second, a WAL file larger than this is copied back and truncated (on the
-/// writer, SQLite's `journal_size_limit` truncates inside a commit: a pause of hundreds of
-/// milliseconds for a large file).
+/// After [`TRIM_AFTER_QUIET`] quiet seconds, a WAL file larger than this is copied back and
+/// truncated (on the writer, SQLite's `journal_size_limit` truncates inside a commit: a pause
+/// of hundreds of milliseconds for a large file).
 #[cfg(not(test))]
 const WAL_TRIM_BYTES: u64 = 64 * 1024 * 1024;
 /// In unit tests every WAL is trimmed once the store is quiet.
@@ -35,6 +35,15 @@ const WAL_TRIM_BYTES: u64 = 64 * 1024 * 1024;
 const WAL_TRIM_BYTES: u64 = 0;
 /// Without a commit for this long, the store is quiet.
 const QUIET: Duration = Duration::from_secs(1);
+/// How many quiet periods in a row before a large WAL is truncated. The truncation holds the
+/// WAL's lock, and freeing a few hundred megabytes (a discard on a file system mounted with
+/// `discard`) took 189 ms: a write that came then waited as long. After one quiet second
+/// that was a pause between two bursts (the benchmark's flow between two steps); after ten,
+/// the store is idle.
+#[cfg(not(test))]
+const TRIM_AFTER_QUIET: u32 = 10;
+#[cfg(test)]
+const TRIM_AFTER_QUIET: u32 = 1;
 /// Past this many frames (~1 GiB of 4 KiB pages), the WAL is made to start over.
 #[cfg(not(test))]
 const WAL_FRAMES_LIMIT: i64 = 262_144;
@@ -121,17 +130,21 @@ fn wal_path(db: &Path) -> std::path::PathBuf {
 }
 
 fn run(conn: &Connection, wal: &Path, nudges: &Receiver<()>, restart_due: &AtomicBool) {
+    let mut quiet: u32 = 0;
     loop {
         let done = match nudges.recv_timeout(QUIET) {
             Ok(()) => {
+                quiet = 0;
                 let done = checkpoint(conn, restart_due);
                 std::thread::sleep(INTERVAL);
                 done
             }
-            // Quiet: copy what is left, and give back the disk space of a WAL that grew large
-            // under load (nobody writes, so holding the writer back costs nothing now).
+            // Quiet: copy what is left, and once idle, give back the disk space of a WAL that
+            // grew large under load (nobody writes, so holding the writer back costs little).
             Err(RecvTimeoutError::Timeout) => {
-                let trim = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_TRIM_BYTES);
+                quiet = quiet.saturating_add(1);
+                let trim = quiet >= TRIM_AFTER_QUIET
+                    && std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_TRIM_BYTES);
                 let mode = if trim { "TRUNCATE" } else { "PASSIVE" };
                 conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
                     .map_err(CheckpointError::from)
