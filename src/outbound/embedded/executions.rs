@@ -101,23 +101,18 @@ fn waiting_on(
     token: &TaskToken,
 ) -> Result<Option<(String, String, String)>, StoreError> {
     let token = token.expose();
+    let execution = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
     let found = if let Some(order) = token_order(token) {
         conn.prepare_cached(
             "SELECT order_id, event_id, state FROM executions WHERE order_id = ?1 AND token = ?2",
         )
-        .and_then(|mut s| {
-            s.query_row([order, token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row([order, token], execution).optional())
     } else if token.starts_with(LEGACY_PREFIX) {
         conn.prepare_cached(
             "SELECT order_id, event_id, state FROM executions
              WHERE token = ?1 AND substr(token, 1, 5) = 'EMB1.'",
         )
-        .and_then(|mut s| {
-            s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-        })
+        .and_then(|mut s| s.query_row([token], execution).optional())
     } else {
         Ok(None)
     };

@@ -12,7 +12,6 @@ use super::map_err;
 use crate::domain::menu::Menu;
 use crate::domain::ports::StoreError;
 
-#[derive(Default)]
 pub(super) struct Menus {
     /// By coffee event. A stored menu that cannot be decoded keeps its error: asked for, it
     /// answers the error, as a read of it would.

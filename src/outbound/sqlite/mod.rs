@@ -473,7 +473,7 @@ impl OrderStore for SqliteStore {
                     .map(|_| ())
                     .map_err(map_err)
                 },
-                // On the writer thread, in commit order: two barista's menus committed one
+                // On the writer thread, in commit order: two baristas' menus committed one
                 // after the other are kept in that order.
                 move |_| menus.set(kept.0, kept.1),
             )
