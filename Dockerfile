@@ -19,6 +19,7 @@ RUN apt-get update \
 COPY Cargo.toml Cargo.lock ./
 # Build settings (SQLite's compile-time options): see .cargo/config.toml.
 COPY .cargo ./.cargo
+COPY crates ./crates
 COPY src ./src
 COPY migrations ./migrations
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

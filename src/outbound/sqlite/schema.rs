@@ -54,7 +54,11 @@ pub(crate) fn open_database(
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
     }
-    let mut conn = Connection::open(path).map_err(map_err)?;
+    // The writer appends each commit to the WAL in one write (see `sqlite_wal_appends`).
+    sqlite_wal_appends::register().map_err(StoreError::Internal)?;
+    let mut conn =
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), sqlite_wal_appends::NAME)
+            .map_err(map_err)?;
     // WAL: readers never block the writer. synchronous=NORMAL: a committed transaction
     // survives a crash of the process (kill -9); only a power loss may lose the last commits.
     conn.pragma_update(None, "journal_mode", "WAL")
