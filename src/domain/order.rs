@@ -159,6 +159,27 @@ impl Order {
         self.completion_token = None;
         self
     }
+
+    /// A copy of the order as lists carry it (the tokens are not copied).
+    pub fn to_listed(&self) -> Order {
+        Order {
+            id: self.id.clone(),
+            event_id: self.event_id.clone(),
+            user_id: self.user_id.clone(),
+            state: self.state,
+            order_number: self.order_number,
+            drink: self.drink.clone(),
+            barista_user_id: self.barista_user_id.clone(),
+            cancel_reason: self.cancel_reason,
+            start_token: None,
+            completion_token: None,
+            execution_arn: self.execution_arn.clone(),
+            workflow_finished_at: self.workflow_finished_at,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// The current time at the precision the stores keep (microseconds).

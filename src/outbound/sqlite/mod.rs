@@ -150,6 +150,9 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn get(&self, id: &OrderId) -> Result<Option<crate::domain::order::Order>, StoreError> {
+        if let Some(order) = self.open.get(id) {
+            return Ok(Some(order));
+        }
         let id = id.clone();
         self.readers
             .read(move |conn| {

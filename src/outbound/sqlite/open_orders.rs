@@ -1,14 +1,22 @@
-//! The orders in the barista's hands (queued and preparing), kept in memory as lists carry
-//! them (without their task tokens): the lists baristas poll (the queue, what is being made)
-//! are answered from here without a read of the database. There are hundreds at most, however long the history; orders still waiting
-//! for their customer (created, submitted) are not kept: a flood of new orders must not grow
-//! the memory.
+//! The orders in the barista's hands (queued and preparing), kept in memory, and the last
+//! orders written that still wait for their customer (created, submitted).
 //!
-//! Kept in step by the writer thread: loaded when the store opens, and updated with every
-//! committed write in commit order, before the writer answers the write's caller (so a caller
-//! reads its own writes). One process owns an SQLite store, so nothing else writes the file.
+//! - The lists baristas poll (the queue, what is being made) are answered from here without
+//!   a read of the database. There are hundreds at most, however long the history.
+//! - An order read by id for a transition (a claim, a completion, the workflow's events) is
+//!   here whole, task tokens included, whenever it is in the barista's hands or among the
+//!   last [`AWAITING`] orders written while waiting for their customer (a drink submission
+//!   and the order number that follows it are a few writes apart). Anything else is read
+//!   from the database. The ones waiting for their customer are bounded: a flood of new
+//!   orders must not grow the memory.
+//!
+//! Kept in step by the writer thread: loaded when the store opens (those in the barista's
+//! hands), and updated with every committed write in commit order, before the writer answers
+//! the write's caller (so a caller reads its own writes). One process owns an SQLite store,
+//! so nothing else writes the file. A read that finds an order here gets the last committed
+//! version of it or, in the moment between a commit and its caller's answer, the one before.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -20,6 +28,9 @@ use crate::domain::ids::{EventId, OrderId};
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
 use crate::domain::ports::StoreError;
+
+/// How many of the last orders written while waiting for their customer are kept whole.
+const AWAITING: usize = 1024;
 
 /// One list, in list order. Each order is held once, shared with [`Lists::by_id`]: held in
 /// the b-tree's nodes themselves (eleven slots each, often only half full) an order cost
@@ -66,8 +77,11 @@ fn load_sql() -> String {
 #[derive(Default)]
 struct Lists {
     by_event: HashMap<EventId, Kept>,
-    /// Every kept order, by id: where it is listed follows from it.
+    /// Every kept order, whole, by id: where it is listed (if it is) follows from its state.
     by_id: HashMap<OrderId, Arc<Order>>,
+    /// The writes of orders waiting for their customer (id and version), oldest first. An
+    /// entry whose order was written since (another version) or left is passed over.
+    awaiting: VecDeque<(OrderId, u64)>,
 }
 
 #[derive(Default)]
@@ -76,9 +90,20 @@ pub(super) struct OpenOrders {
 }
 
 impl OpenOrders {
-    /// Whether orders in `state` are kept here.
+    /// Whether orders in `state` are listed here (all of them are kept).
     fn kept(state: OrderState) -> bool {
         matches!(state, OrderState::Queued | OrderState::Preparing)
+    }
+
+    /// Whether orders in `state` wait for their customer (the last ones written are kept).
+    fn awaiting(state: OrderState) -> bool {
+        matches!(state, OrderState::Created | OrderState::Submitted)
+    }
+
+    /// The order `id`, whole, if it is kept here.
+    pub(super) fn get(&self, id: &OrderId) -> Option<Order> {
+        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
+        lists.by_id.get(id).map(|o| Order::clone(o))
     }
 
     /// The orders stored at `conn` in the kept states.
@@ -100,8 +125,13 @@ impl OpenOrders {
     /// Takes in a committed write of `order`.
     pub(super) fn record(&self, order: &Order) {
         let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
-        let Lists { by_event, by_id } = &mut *lists;
+        let Lists {
+            by_event,
+            by_id,
+            awaiting,
+        } = &mut *lists;
         if let Some(old) = by_id.remove(&order.id)
+            && Self::kept(old.state)
             && let Some(kept) = by_event.get_mut(&old.event_id)
         {
             kept.list_mut(old.state).remove(&SortKey::of(&old));
@@ -109,10 +139,24 @@ impl OpenOrders {
                 by_event.remove(&old.event_id);
             }
         }
+        if Self::awaiting(order.state) {
+            by_id.insert(order.id.clone(), Arc::new(order.clone()));
+            awaiting.push_back((order.id.clone(), order.version));
+            while awaiting.len() > AWAITING {
+                if let Some((oldest, version)) = awaiting.pop_front()
+                    && by_id
+                        .get(&oldest)
+                        .is_some_and(|o| o.version == version && Self::awaiting(o.state))
+                {
+                    by_id.remove(&oldest);
+                }
+            }
+            return;
+        }
         if !Self::kept(order.state) {
             return;
         }
-        let order = Arc::new(order.clone().listed());
+        let order = Arc::new(order.clone());
         by_id.insert(order.id.clone(), order.clone());
         by_event
             .entry(order.event_id.clone())
@@ -144,13 +188,13 @@ impl OpenOrders {
             Direction::OldestFirst => list
                 .range((from, Bound::Unbounded))
                 .take(limit)
-                .map(|(_, o)| Order::clone(o))
+                .map(|(_, o)| o.to_listed())
                 .collect(),
             Direction::NewestFirst => list
                 .range((Bound::Unbounded, from))
                 .rev()
                 .take(limit)
-                .map(|(_, o)| Order::clone(o))
+                .map(|(_, o)| o.to_listed())
                 .collect(),
         };
         Some(page)
@@ -231,6 +275,86 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(listed(&store, OrderState::Queued).await, ["b", "c"]);
         assert_eq!(listed(&store, OrderState::Completed).await, ["a"]);
+    }
+
+    fn with_token(mut o: Order, token: &str) -> Order {
+        o.start_token = Some(crate::domain::ids::TaskToken::parse(token).unwrap());
+        o
+    }
+
+    /// Reads by id for a transition come from memory, whole, for the orders in the barista's
+    /// hands and the last ones written while waiting for their customer; lists still carry no
+    /// tokens; a finished order is read from the database. (The file is changed behind the
+    /// store's back here only to tell where an answer came from.)
+    #[tokio::test]
+    async fn orders_read_for_a_transition_come_whole_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let created = with_token(order("c", OrderState::Created), "token-c");
+        let queued = with_token(order("q", OrderState::Queued), "token-q");
+        let mut done = order("d", OrderState::Preparing);
+        for o in [&created, &queued, &done] {
+            store.apply(&change(o, None), None, now()).await.unwrap();
+        }
+        done.state = OrderState::Completed;
+        done.version = 2;
+        store
+            .apply(&change(&done, Some(1)), None, now())
+            .await
+            .unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE orders SET user_id = 'mallory'", [])
+            .unwrap();
+
+        let id = |s: &str| OrderId::parse(s).unwrap();
+        assert_eq!(store.get(&id("c")).await.unwrap().unwrap(), created);
+        assert_eq!(store.get(&id("q")).await.unwrap().unwrap(), queued);
+        let from_file = store.get(&id("d")).await.unwrap().unwrap();
+        assert_eq!(from_file.user_id.as_str(), "mallory");
+        assert_eq!(from_file.state, OrderState::Completed);
+
+        let event = EventId::parse("NYC").unwrap();
+        let page = store
+            .list_by_state(&event, OrderState::Queued, Direction::OldestFirst, None, 10)
+            .await
+            .unwrap()
+            .orders;
+        assert_eq!(page, vec![queued.to_listed()]);
+        assert!(page[0].start_token.is_none());
+    }
+
+    /// However many orders are started and never go further, only the last [`AWAITING`]
+    /// written are kept; the orders in the barista's hands stay, and an order written again
+    /// while waiting counts from its last write.
+    #[test]
+    fn orders_waiting_for_their_customer_are_bounded() {
+        let open = OpenOrders::default();
+        let queued = order("queued", OrderState::Queued);
+        open.record(&queued);
+        let mut again = order("again", OrderState::Created);
+        open.record(&again);
+        for i in 0..AWAITING + 10 {
+            open.record(&order(&format!("o{i}"), OrderState::Created));
+            if i == 20 {
+                again.state = OrderState::Submitted;
+                again.version = 2;
+                open.record(&again);
+            }
+        }
+        let kept = |s: &str| open.get(&OrderId::parse(s).unwrap()).is_some();
+        assert!(kept("queued"));
+        assert!(kept("again"));
+        assert!(!kept("o0") && !kept("o9"));
+        assert!(kept(&format!("o{}", AWAITING + 9)));
+        let lists = open.lists.read().unwrap();
+        assert_eq!(
+            lists.by_id.len(),
+            AWAITING + 1,
+            "the waiting ones and the queued one"
+        );
+        assert_eq!(lists.awaiting.len(), AWAITING);
     }
 
     /// The start-up reads the kept orders through their partial index, not the whole table.
