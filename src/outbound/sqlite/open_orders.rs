@@ -23,7 +23,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use rusqlite::Connection;
 
 use super::map_err;
-use super::rows::{LIST_COLUMNS, order_from_row};
+use super::rows::{ORDER_COLUMNS, order_from_row};
 use crate::domain::ids::{EventId, OrderId};
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
@@ -68,10 +68,11 @@ impl Kept {
     }
 }
 
-/// The kept orders, read through the partial index `orders_in_hand`, which holds exactly
-/// them: however long the history, the start-up reads only these.
+/// The kept orders, whole (a transition reads them here, tokens included), through the
+/// partial index `orders_in_hand`, which holds exactly them: however long the history, the
+/// start-up reads only these.
 fn load_sql() -> String {
-    format!("SELECT {LIST_COLUMNS} FROM orders WHERE state IN ('queued', 'preparing')")
+    format!("SELECT {ORDER_COLUMNS} FROM orders WHERE state IN ('queued', 'preparing')")
 }
 
 #[derive(Default)]
@@ -323,6 +324,13 @@ mod tests {
             .orders;
         assert_eq!(page, vec![queued.to_listed()]);
         assert!(page[0].start_token.is_none());
+
+        // A new process loads the orders in hand whole: a completion needs token #2.
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        let reloaded = store.get(&id("q")).await.unwrap().unwrap();
+        assert_eq!(reloaded.start_token, queued.start_token);
+        assert_eq!(reloaded.user_id.as_str(), "mallory", "as the file has it");
     }
 
     /// However many orders are started and never go further, only the last [`AWAITING`]
