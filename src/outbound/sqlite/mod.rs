@@ -106,7 +106,7 @@ impl SqliteStore {
                 move |conn| apply::insert_orders(conn, &written),
                 move |_| {
                     for o in orders.iter() {
-                        open.record(o);
+                        open.record(Arc::new(o.clone()));
                         pages.forget(&o.user_id);
                     }
                 },
@@ -179,7 +179,8 @@ impl OrderStore for SqliteStore {
         // Encoded here rather than on the writer thread, which every write waits for.
         let snapshot_json = serde_json::to_string(&snapshot)
             .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
-        let (order, open, pages) = (change.order.clone(), self.open.clone(), self.pages.clone());
+        let order = Arc::new(change.order.clone());
+        let (open, pages) = (self.open.clone(), self.pages.clone());
         let tail = self.tail.clone();
         self.writer
             .write_then(
@@ -193,8 +194,8 @@ impl OrderStore for SqliteStore {
                     )
                 },
                 move |applied| {
-                    open.record(&order);
                     pages.forget(&order.user_id);
+                    open.record(order);
                     tail.record(OrderChange {
                         seq: applied.seq,
                         order: snapshot,

@@ -91,13 +91,13 @@ pub(super) struct OpenOrders {
 }
 
 impl OpenOrders {
-    /// Whether orders in `state` are listed here (all of them are kept).
-    fn kept(state: OrderState) -> bool {
+    /// Whether orders in `state` are in the barista's hands: listed here, and all kept.
+    fn in_hand(state: OrderState) -> bool {
         matches!(state, OrderState::Queued | OrderState::Preparing)
     }
 
-    /// Whether orders in `state` wait for their customer (the last ones written are kept).
-    fn awaiting(state: OrderState) -> bool {
+    /// Whether orders in `state` wait for their customer: the last ones written are kept.
+    fn awaits_customer(state: OrderState) -> bool {
         matches!(state, OrderState::Created | OrderState::Submitted)
     }
 
@@ -118,13 +118,14 @@ impl OpenOrders {
             })
             .map_err(map_err)?;
         for order in orders {
-            open.record(&order?);
+            open.record(Arc::new(order?));
         }
         Ok(open)
     }
 
-    /// Takes in a committed write of `order`.
-    pub(super) fn record(&self, order: &Order) {
+    /// Takes in a committed write of `order` (made into an `Arc` by the caller, off the
+    /// writer thread, which runs this).
+    pub(super) fn record(&self, order: Arc<Order>) {
         let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
         let Lists {
             by_event,
@@ -132,7 +133,7 @@ impl OpenOrders {
             awaiting,
         } = &mut *lists;
         if let Some(old) = by_id.remove(&order.id)
-            && Self::kept(old.state)
+            && Self::in_hand(old.state)
             && let Some(kept) = by_event.get_mut(&old.event_id)
         {
             kept.list_mut(old.state).remove(&SortKey::of(&old));
@@ -140,24 +141,23 @@ impl OpenOrders {
                 by_event.remove(&old.event_id);
             }
         }
-        if Self::awaiting(order.state) {
-            by_id.insert(order.id.clone(), Arc::new(order.clone()));
+        if Self::awaits_customer(order.state) {
             awaiting.push_back((order.id.clone(), order.version));
+            by_id.insert(order.id.clone(), order);
             while awaiting.len() > AWAITING {
                 if let Some((oldest, version)) = awaiting.pop_front()
                     && by_id
                         .get(&oldest)
-                        .is_some_and(|o| o.version == version && Self::awaiting(o.state))
+                        .is_some_and(|o| o.version == version && Self::awaits_customer(o.state))
                 {
                     by_id.remove(&oldest);
                 }
             }
             return;
         }
-        if !Self::kept(order.state) {
+        if !Self::in_hand(order.state) {
             return;
         }
-        let order = Arc::new(order.clone());
         by_id.insert(order.id.clone(), order.clone());
         by_event
             .entry(order.event_id.clone())
@@ -176,7 +176,7 @@ impl OpenOrders {
         after: Option<&SortKey>,
         limit: usize,
     ) -> Option<Vec<Order>> {
-        if !Self::kept(state) {
+        if !Self::in_hand(state) {
             return None;
         }
         let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
@@ -340,15 +340,15 @@ mod tests {
     fn orders_waiting_for_their_customer_are_bounded() {
         let open = OpenOrders::default();
         let queued = order("queued", OrderState::Queued);
-        open.record(&queued);
+        open.record(Arc::new(queued));
         let mut again = order("again", OrderState::Created);
-        open.record(&again);
+        open.record(Arc::new(again.clone()));
         for i in 0..AWAITING + 10 {
-            open.record(&order(&format!("o{i}"), OrderState::Created));
+            open.record(Arc::new(order(&format!("o{i}"), OrderState::Created)));
             if i == 20 {
                 again.state = OrderState::Submitted;
                 again.version = 2;
-                open.record(&again);
+                open.record(Arc::new(again.clone()));
             }
         }
         let kept = |s: &str| open.get(&OrderId::parse(s).unwrap()).is_some();
