@@ -1,8 +1,13 @@
 //! The embedded store: one SQLite file in WAL mode (DESIGN §6).
 //!
-//! Writes go through one writer thread with group commit ([`writer`]); reads use a pool of
-//! read-only connections ([`pool`]). Every transition is an `UPDATE … WHERE version = ?`;
-//! zero rows changed is the domain's [`StoreError::Conflict`].
+//! Writes go through one writer thread with group commit ([`writer`]), which appends each
+//! commit to the WAL in one write (the VFS of the `sqlite-wal-appends` crate). Reads use a
+//! pool of read-only connections ([`pool`]), except what the writer thread keeps in memory
+//! in commit order: the orders in hand and the last ones waiting for their customer
+//! ([`open_orders`]: the barista lists and reads by id), customers' first pages
+//! ([`user_pages`]), the change log's tail ([`change_tail`]) and the menus ([`menus`]).
+//! Every transition is an `UPDATE … WHERE version = ?`; zero rows changed is the domain's
+//! [`StoreError::Conflict`].
 
 mod apply;
 mod change_tail;
