@@ -24,6 +24,10 @@
 //!   SQLite writes again after a transaction overwrote its own frames) goes straight to the
 //!   file, and so does every write that follows until a run starts.
 //!
+//! It also allocates the WAL's disk space ahead of its writes (see the `reserve` module): an
+//! append that made ext4 allocate a block or grow the file waited while a checkpoint's sync
+//! of the WAL held the inode's block map, and every commit behind it waited too.
+//!
 //! A crash loses what was gathered and not written, which is only ever frames of a commit
 //! not yet complete: SQLite's recovery discards those anyway (their checksums do not chain).
 //! `fsync`s are SQLite's own, unchanged. Tests: below, what a reader and a process recovering
@@ -44,6 +48,9 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use rusqlite::ffi;
+
+mod reserve;
+use reserve::Reserve;
 
 /// The name connections open the VFS by.
 pub const NAME: &str = "order-manager-wal";
@@ -123,6 +130,8 @@ struct WalFile {
     run_offset: i64,
     /// The run ends with a commit frame's header: the next write (its page) completes it.
     commit_pending: bool,
+    /// The WAL's disk space, allocated ahead of the writes (see [`reserve`]).
+    reserve: Option<Reserve>,
 }
 
 /// Where the wrapped file starts in the memory of a `WalFile` (SQLite aligns it to 8 bytes).
@@ -165,6 +174,7 @@ impl WalFile {
         if self.run.is_empty() {
             return ffi::SQLITE_OK;
         }
+        self.reserve_for(self.run_offset, self.run.len());
         // SAFETY: `real` is an open file.
         let rc = unsafe { self.write_through(&self.run, self.run_offset) };
         self.run.clear();
@@ -197,8 +207,18 @@ impl WalFile {
             self.run_offset = offset;
             return ffi::SQLITE_OK;
         }
+        self.reserve_for(offset, data.len());
         // SAFETY: `real` is an open file.
         unsafe { self.write_through(data, offset) }
+    }
+
+    /// Before a write of `len` bytes at `offset`: the space for it, and more, is allocated.
+    fn reserve_for(&mut self, offset: i64, len: usize) {
+        if let (Some(reserve), Ok(offset)) = (&mut self.reserve, u64::try_from(offset))
+            && !reserve.before_write(offset, offset + len as u64)
+        {
+            self.reserve = None;
+        }
     }
 
     /// Writes `data` to the file at `offset`.
@@ -266,6 +286,11 @@ unsafe extern "C" fn vfs_open(
                 run: Vec::new(),
                 run_offset: 0,
                 commit_pending: false,
+                // SQLite names a WAL by its path (a file without a name is a temporary one).
+                reserve: (!name.is_null())
+                    .then(|| CStr::from_ptr(name).to_str().ok())
+                    .flatten()
+                    .and_then(|path| Reserve::open(std::path::Path::new(path))),
             },
         );
         ffi::SQLITE_OK
@@ -361,7 +386,21 @@ macro_rules! wal_forward {
 }
 
 wal_forward!(wal_read, xRead, (buf: *mut c_void, n: c_int, offset: i64), true);
-wal_forward!(wal_truncate, xTruncate, (size: i64), true);
+
+unsafe extern "C" fn wal_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    // SAFETY: `file` is a `WalFile`; as in `wal_forward!`.
+    unsafe {
+        let f = wal(file);
+        let rc = f.write_out();
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        if let Some(reserve) = &mut f.reserve {
+            reserve.truncated(u64::try_from(size).unwrap_or(0));
+        }
+        f.real_methods().xTruncate.expect("xTruncate")(f.real, size)
+    }
+}
 wal_forward!(wal_sync, xSync, (flags: c_int), true);
 wal_forward!(wal_file_size, xFileSize, (size: *mut i64), true);
 wal_forward!(wal_file_control, xFileControl, (op: c_int, arg: *mut c_void), true);
@@ -568,6 +607,53 @@ mod tests {
             .unwrap();
         insert(&conn, 60..61, 10);
         assert_eq!(recovered(&path).len(), 61);
+    }
+
+    /// The WAL's disk space is allocated ahead of its writes, again after it was truncated
+    /// and started over, and what lies past the last commit is nothing to a recovery (where
+    /// the file system cannot allocate ahead, the writes go on without).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_wal_s_space_is_allocated_ahead_of_its_writes() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        if !Reserve::open(&probe).unwrap().before_write(0, 1) {
+            eprintln!("this file system cannot allocate ahead: nothing to check");
+            return;
+        }
+        let path = dir.path().join("a.db");
+        let wal = path.with_extension("db-wal");
+        let conn = writer(&path);
+        insert(&conn, 0..1, 10);
+        let written = 32 + 4096 + 24;
+        // Space for ~10 pages of rows past what SQLite wrote, in blocks, not a promise.
+        let ahead = |written: u64| {
+            let m = std::fs::metadata(&wal).unwrap();
+            assert!(
+                m.len() >= written + reserve::CHUNK / 2,
+                "{} bytes long",
+                m.len()
+            );
+            assert!(
+                m.blocks() * 512 >= m.len(),
+                "{} bytes allocated",
+                m.blocks() * 512
+            );
+        };
+        ahead(written);
+        insert(&conn, 1..40, 1000);
+        ahead(written);
+        assert_eq!(recovered(&path), rows(&conn));
+
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        insert(&conn, 40..50, 1000);
+        ahead(32);
+        assert_eq!(recovered(&path), rows(&conn));
+        assert_eq!(rows(&conn).len(), 50);
     }
 
     #[test]
