@@ -1,6 +1,7 @@
 //! The domain: the order lifecycle, the workflow events, the menu, and the ports the domain
 //! needs (store, workflow). Nothing here knows about HTTP, SQLite or AWS.
 
+pub mod arrivals;
 pub mod dispatch;
 pub mod events;
 pub mod follow;

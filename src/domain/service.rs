@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
+use super::arrivals::Arrivals;
 use super::dispatch::{Attempt, NOTICE_BATCH};
 use super::events::{Decision, Outcome, WorkflowEvent, decide};
 use super::ids::{EnvelopeId, EventId, OrderId, UserId};
@@ -101,11 +102,16 @@ pub struct OrderService {
     pub(super) cfg: Arc<ServiceConfig>,
     /// The latest change-log number this process wrote: wakes live streams.
     pub(super) changes: Arc<watch::Sender<u64>>,
+    /// The orders `POST /v1/orders` waits for: each woken by its own order's write.
+    arrivals: Arc<Arrivals>,
     /// Wakes the dispatcher when a change owes notices.
     pub(super) wake: Arc<Notify>,
     /// Callback attempts running off a request's path: a shutdown waits for them.
     pub(super) background: TaskTracker,
 }
+
+/// How often a started order is looked for while its announcement is ingested elsewhere.
+const START_POLL: Duration = Duration::from_millis(50);
 
 /// How often a decision is re-made when another writer changed the order meanwhile.
 pub(super) const MAX_RACES: usize = 5;
@@ -123,6 +129,7 @@ impl OrderService {
             publisher,
             cfg: Arc::new(cfg),
             changes: Arc::new(watch::Sender::new(0)),
+            arrivals: Arc::new(Arrivals::default()),
             wake: Arc::new(Notify::new()),
             background: TaskTracker::new(),
         }
@@ -161,6 +168,7 @@ impl OrderService {
             }
             newer
         });
+        self.arrivals.arrived(&change.order.id);
         if publish_now {
             for chunk in change.notices.chunks(NOTICE_BATCH) {
                 for result in self.publisher.publish(chunk).await {
@@ -279,6 +287,8 @@ impl OrderService {
         // random ids made each new order rewrite a page of its own in each of them.
         let id =
             OrderId::parse(uuid::Uuid::now_v7().to_string()).expect("a UUID is a valid order id");
+        // Waiting before the start: the announcement may be stored before `start` returns.
+        let arrival = self.arrivals.expect(&id);
         self.workflow
             .start(&id, customer, event)
             .await
@@ -289,18 +299,17 @@ impl OrderService {
             })?;
         tracing::info!(order.id = %id, "order started");
         let deadline = tokio::time::Instant::now() + wait;
-        let mut changes = self.watch_changes();
         loop {
+            // Woken by this process's write of the order; polled for a workflow whose events
+            // another replica ingests. A just-started order is not stored yet: no read first.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            arrival.wait(left.min(START_POLL)).await;
             if let Some(order) = self.store.get(&id).await? {
                 return Ok((id, Some(order)));
             }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
+            if tokio::time::Instant::now() >= deadline {
                 return Ok((id, None));
             }
-            // Woken by our own writes; polled for a workflow that reports elsewhere.
-            let _ =
-                tokio::time::timeout(left.min(Duration::from_millis(50)), changes.changed()).await;
         }
     }
 
