@@ -237,8 +237,18 @@ impl OrderService {
         // A new event costs no read of the ingest records: the write refuses a duplicate
         // (`StoreError::DuplicateEvent`). Only an event that changes nothing is looked up, to
         // answer `duplicate` rather than `stale` when it is a redelivery.
+        //
+        // A start is nearly always of a new order, which no read would find (and a miss is
+        // a read of the store's file, past its in-memory views): its first round creates the
+        // order unread. If the order exists, that write is refused (`StoreError::Conflict`,
+        // nothing written) and the next round reads it and decides again.
+        let mut unread = matches!(event, WorkflowEvent::Started { .. });
         for _ in 0..MAX_RACES {
-            let current = self.store.get(event.order_id()).await?;
+            let current = if std::mem::take(&mut unread) {
+                None
+            } else {
+                self.store.get(event.order_id()).await?
+            };
             let (change, outcome) =
                 match decide(current.as_ref(), event, self.cfg.cancel_callback, now()) {
                     Decision::Nothing(outcome) => {
