@@ -628,7 +628,8 @@ mod tests {
         let conn = writer(&path);
         insert(&conn, 0..1, 10);
         let written = 32 + 4096 + 24;
-        // Space for ~10 pages of rows past what SQLite wrote, in blocks, not a promise.
+        // The file runs at least half a chunk past what SQLite wrote, all of it allocated
+        // (not a sparse file).
         let ahead = |written: u64| {
             let m = std::fs::metadata(&wal).unwrap();
             assert!(
@@ -647,13 +648,24 @@ mod tests {
         ahead(written);
         assert_eq!(recovered(&path), rows(&conn));
 
+        // Started over in place: the space is there, and nothing is asked for again.
+        let allocations = || reserve::ALLOCATIONS.with(std::cell::Cell::get);
+        let (before, len) = (allocations(), std::fs::metadata(&wal).unwrap().len());
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+            .unwrap();
+        insert(&conn, 100..110, 1000);
+        assert_eq!(allocations(), before);
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), len);
+        assert_eq!(recovered(&path), rows(&conn));
+
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
         assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
         insert(&conn, 40..50, 1000);
         ahead(32);
+        assert!(allocations() > before, "a truncated WAL is reserved again");
         assert_eq!(recovered(&path), rows(&conn));
-        assert_eq!(rows(&conn).len(), 50);
+        assert_eq!(rows(&conn).len(), 60);
     }
 
     #[test]

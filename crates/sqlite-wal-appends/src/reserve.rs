@@ -14,8 +14,8 @@
 //! neither allocate nor grow it. SQLite finds a WAL's end by its frames, not its size: its
 //! recovery stops at the first frame that does not check, and the space beyond (zeros) is
 //! what a WAL started over has too, with old frames in it. A WAL started over is reserved
-//! again as it fills: its blocks are most often there already (SQLite writes over them), and
-//! asking again costs little; but another connection may have truncated it meanwhile.
+//! again past its current length: up to there SQLite writes over blocks it has, unless
+//! another connection truncated it meanwhile (its length then says so).
 //! Reserving is only ever a help: where it fails (a file system without `fallocate`, a full
 //! disk), the write goes on as before and meets the error, if any, itself.
 
@@ -24,6 +24,12 @@ use std::path::Path;
 
 /// How far ahead of the writes the space is allocated.
 pub(crate) const CHUNK: u64 = 16 * 1024 * 1024;
+
+#[cfg(test)]
+thread_local! {
+    /// The allocations this thread's WAL files asked for.
+    pub(crate) static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 pub(crate) struct Reserve {
     /// The WAL, opened again for its space (the wrapped VFS keeps its descriptor to itself).
@@ -48,14 +54,22 @@ impl Reserve {
     /// Returns `false` once reserving does not work here (the caller then stops asking).
     pub(crate) fn before_write(&mut self, offset: u64, end: u64) -> bool {
         if offset == 0 {
-            // The WAL's header: a new WAL, or one started over (and perhaps truncated by
-            // another connection): what was reserved may be gone.
-            self.to = 0;
+            // The WAL's header: a new WAL, or one started over, perhaps after another
+            // connection truncated it: what is there now is what the file holds, if all of
+            // it is allocated (not sparse).
+            self.to = self
+                .file
+                .metadata()
+                .ok()
+                .filter(|m| allocated(m) >= m.len())
+                .map_or(0, |m| m.len());
         }
         if end <= self.to {
             return true;
         }
         let to = (end + CHUNK).next_multiple_of(CHUNK);
+        #[cfg(test)]
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
         match allocate(&self.file, self.to, to - self.to) {
             Ok(()) => {
                 self.to = to;
@@ -72,6 +86,17 @@ impl Reserve {
     pub(crate) fn truncated(&mut self, size: u64) {
         self.to = self.to.min(size);
     }
+}
+
+#[cfg(unix)]
+fn allocated(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.blocks().saturating_mul(512)
+}
+
+#[cfg(not(unix))]
+fn allocated(_: &std::fs::Metadata) -> u64 {
+    0
 }
 
 #[cfg(target_os = "linux")]
