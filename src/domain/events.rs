@@ -5,7 +5,7 @@
 //! order has moved past is `Stale`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ids::{EventId, OrderId, OrderNumber, TaskToken, UserId};
 use super::lifecycle::{CancelCallback, Change};
@@ -32,6 +32,8 @@ pub enum WorkflowEvent {
     /// `OrderProcessor.OrderTimeOut`: one of the waits expired.
     TimedOut {
         order_id: OrderId,
+        /// Which wait, when `detail.cause` says so.
+        cause: Option<TimeoutCause>,
         execution_arn: Option<String>,
     },
     /// `OrderProcessor.orderFinished`: the workflow reached its end.
@@ -39,6 +41,40 @@ pub enum WorkflowEvent {
         order_id: OrderId,
         execution_arn: Option<String>,
     },
+}
+
+/// Which wait of the workflow timed out: `detail.cause` of an `OrderTimeOut`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutCause {
+    /// `Customer timedout`: the first wait, for the drink.
+    Customer,
+    /// `Barista timedout`: the second wait, for the barista.
+    Barista,
+}
+
+impl TimeoutCause {
+    /// The cause as the OrderProcessor words it.
+    pub fn as_workflow_str(self) -> &'static str {
+        match self {
+            Self::Customer => "Customer timedout",
+            Self::Barista => "Barista timedout",
+        }
+    }
+
+    /// Reads the workflow's wording; anything else is no known cause.
+    pub fn from_workflow_str(s: &str) -> Option<Self> {
+        [Self::Customer, Self::Barista]
+            .into_iter()
+            .find(|c| c.as_workflow_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    fn reason(self) -> CancelReason {
+        match self {
+            Self::Customer => CancelReason::CustomerTimeout,
+            Self::Barista => CancelReason::BaristaTimeout,
+        }
+    }
 }
 
 impl WorkflowEvent {
@@ -190,14 +226,15 @@ pub fn decide(
             if order.completion_token.as_ref() == Some(token) {
                 return Decision::Nothing(Outcome::Duplicate);
             }
-            match (order.state, &order.completion_token) {
-                (OrderState::Submitted, _) => {
+            match order.state {
+                // The workflow is past its first wait, whoever resumed it (this service, the
+                // robot extension, an operator, another Order Manager): it is the truth about
+                // its own progress. Token #1 is settled, never to be sent (again).
+                OrderState::Created | OrderState::Submitted => {
                     let mut o = order.next(now);
                     o.state = OrderState::Queued;
                     o.order_number = Some(*order_number);
                     o.completion_token = Some(token.clone());
-                    // The workflow is past its first wait: token #1 was delivered, whatever
-                    // an attempt that timed out may have believed.
                     let mut change = order.change(o, vec![]);
                     change.settles.extend(order.start_token.clone());
                     Decision::Write {
@@ -205,10 +242,15 @@ pub fn decide(
                         outcome: Outcome::Applied,
                     }
                 }
-                // Cancelled while no token was held (in `submitted`): release the wait now.
-                (OrderState::Cancelled, None) => {
+                // Cancelled here while the workflow held no wait of ours (in `submitted`, or
+                // in `created` with a cancel that resumes the first wait): release the second
+                // wait at once. Only while the workflow is still running: never a callback to
+                // one that finished or timed out. The order itself stays as it ended (no
+                // number); the token is kept so that a redelivery is known.
+                OrderState::Cancelled
+                    if order.completion_token.is_none() && order.awaits_release() =>
+                {
                     let mut o = order.next(now);
-                    o.order_number = Some(*order_number);
                     o.completion_token = Some(token.clone());
                     let reason = order.cancel_reason.unwrap_or(CancelReason::Barista);
                     let cb = order.release(token.clone(), policy, reason);
@@ -220,29 +262,42 @@ pub fn decide(
                 _ => Decision::Nothing(Outcome::Stale),
             }
         }
-        WorkflowEvent::TimedOut { .. } => {
-            let reason = match order.state {
-                OrderState::Created | OrderState::Submitted => CancelReason::CustomerTimeout,
-                OrderState::Queued | OrderState::Preparing => CancelReason::BaristaTimeout,
-                OrderState::Cancelled
-                    if matches!(
-                        order.cancel_reason,
-                        Some(CancelReason::CustomerTimeout | CancelReason::BaristaTimeout)
-                    ) =>
-                {
-                    return Decision::Nothing(Outcome::Duplicate);
+        WorkflowEvent::TimedOut { cause, .. } => {
+            let reason = match (cause, order.state) {
+                (Some(c), _) => c.reason(),
+                (None, OrderState::Created | OrderState::Submitted) => {
+                    CancelReason::CustomerTimeout
+                }
+                (None, _) => CancelReason::BaristaTimeout,
+            };
+            match (order.state, order.cancel_reason) {
+                (
+                    OrderState::Cancelled,
+                    Some(CancelReason::CustomerTimeout | CancelReason::BaristaTimeout),
+                ) => Decision::Nothing(Outcome::Duplicate),
+                // The workflow's end was seen first and said nothing of why: the time-out
+                // is the why. Only the reason is filled in; the order stays cancelled.
+                (OrderState::Cancelled, Some(CancelReason::WorkflowEnded)) => {
+                    let mut o = order.next(now);
+                    o.cancel_reason = Some(reason);
+                    Decision::Write {
+                        change: Box::new(order.change(o, vec![])),
+                        outcome: Outcome::Applied,
+                    }
                 }
                 // A timeout never overrides a completed (or otherwise ended) order.
-                OrderState::Completed | OrderState::Cancelled => {
-                    return Decision::Nothing(Outcome::Stale);
+                (OrderState::Completed | OrderState::Cancelled, _) => {
+                    Decision::Nothing(Outcome::Stale)
                 }
-            };
-            let mut o = order.next(now);
-            o.state = OrderState::Cancelled;
-            o.cancel_reason = Some(reason);
-            Decision::Write {
-                change: Box::new(order.change(o, vec![])),
-                outcome: Outcome::Applied,
+                _ => {
+                    let mut o = order.next(now);
+                    o.state = OrderState::Cancelled;
+                    o.cancel_reason = Some(reason);
+                    Decision::Write {
+                        change: Box::new(order.ended(o)),
+                        outcome: Outcome::Applied,
+                    }
+                }
             }
         }
         WorkflowEvent::Finished { .. } => {
@@ -256,10 +311,32 @@ pub fn decide(
                 o.cancel_reason = Some(CancelReason::WorkflowEnded);
             }
             Decision::Write {
-                change: Box::new(order.change(o, vec![])),
+                change: Box::new(order.ended(o)),
                 outcome: Outcome::Applied,
             }
         }
+    }
+}
+
+impl Order {
+    /// Whether a wait of the workflow may still need releasing for this cancelled order: it
+    /// was cancelled here (not by the workflow's end, a time-out or an expired token) and
+    /// the workflow has not finished.
+    fn awaits_release(&self) -> bool {
+        self.workflow_finished_at.is_none()
+            && matches!(
+                self.cancel_reason,
+                Some(CancelReason::Customer | CancelReason::Barista)
+            )
+    }
+
+    /// The change to `new` after the workflow's waits are over (a time-out, its end): a
+    /// callback still pending for any of the order's tokens is settled, never sent.
+    fn ended(&self, new: Order) -> Change {
+        let mut change = self.change(new, vec![]);
+        change.settles.extend(self.start_token.clone());
+        change.settles.extend(self.completion_token.clone());
+        change
     }
 }
 
@@ -295,6 +372,7 @@ mod tests {
     fn timeout() -> WorkflowEvent {
         WorkflowEvent::TimedOut {
             order_id: oid(),
+            cause: None,
             execution_arn: None,
         }
     }
@@ -418,8 +496,140 @@ mod tests {
         o.execution_arn = Some("arn:exec:1".into());
         let ev = WorkflowEvent::TimedOut {
             order_id: oid(),
+            cause: None,
             execution_arn: Some("arn:exec:2".into()),
         };
         assert_eq!(outcome(&decide(Some(&o), &ev, P, now())), Outcome::Ignored);
+    }
+
+    fn finished() -> WorkflowEvent {
+        WorkflowEvent::Finished {
+            order_id: oid(),
+            execution_arn: None,
+        }
+    }
+
+    fn written(d: Decision) -> Change {
+        match d {
+            Decision::Write { change, .. } => *change,
+            Decision::Nothing(o) => panic!("expected a write, got {o:?}"),
+        }
+    }
+
+    #[test]
+    fn waiting_completion_queues_an_order_someone_else_submitted() {
+        let o = order(OrderState::Created);
+        let change = written(decide(Some(&o), &waiting("token-2"), P, now()));
+        assert_eq!(change.order.state, OrderState::Queued);
+        assert_eq!(change.order.order_number.unwrap().get(), 12);
+        assert_eq!(change.order.drink, None, "the drink is not known here");
+        assert_eq!(
+            change.order.completion_token,
+            Some(TaskToken::parse("token-2").unwrap())
+        );
+        assert_eq!(change.settles, vec![TaskToken::parse("token-1").unwrap()]);
+        assert!(change.callbacks.is_empty());
+    }
+
+    #[test]
+    fn a_finished_workflow_is_never_called_back_nor_its_order_renumbered() {
+        // Cancelled in `submitted` (no token held), then the workflow ended: its late
+        // `WaitingCompletion` must not release a wait that no longer exists.
+        let mut o = order(OrderState::Cancelled);
+        o.completion_token = None;
+        o.order_number = None;
+        o.cancel_reason = Some(CancelReason::Barista);
+        o.workflow_finished_at = Some(now());
+        assert_eq!(
+            outcome(&decide(Some(&o), &waiting("token-2"), P, now())),
+            Outcome::Stale
+        );
+        // Closed by the workflow's end while still `created`: the same.
+        let ended = written(decide(
+            Some(&order(OrderState::Created)),
+            &finished(),
+            P,
+            now(),
+        ));
+        assert_eq!(ended.order.cancel_reason, Some(CancelReason::WorkflowEnded));
+        assert_eq!(
+            outcome(&decide(Some(&ended.order), &waiting("token-2"), P, now())),
+            Outcome::Stale
+        );
+        // Timed out: the same.
+        let timed_out = written(decide(
+            Some(&order(OrderState::Created)),
+            &timeout(),
+            P,
+            now(),
+        ));
+        assert_eq!(
+            outcome(&decide(
+                Some(&timed_out.order),
+                &waiting("token-2"),
+                P,
+                now()
+            )),
+            Outcome::Stale
+        );
+    }
+
+    #[test]
+    fn the_end_of_the_workflow_settles_every_token_of_the_order() {
+        let o = order(OrderState::Completed);
+        let change = written(decide(Some(&o), &finished(), P, now()));
+        assert_eq!(change.order.state, OrderState::Completed);
+        assert_eq!(
+            change.settles,
+            vec![
+                TaskToken::parse("token-1").unwrap(),
+                TaskToken::parse("token-2").unwrap()
+            ]
+        );
+        let timed_out = written(decide(
+            Some(&order(OrderState::Queued)),
+            &timeout(),
+            P,
+            now(),
+        ));
+        assert_eq!(timed_out.settles.len(), 2);
+    }
+
+    #[test]
+    fn the_timeout_s_cause_names_the_wait_whatever_the_order_s_state() {
+        let barista = WorkflowEvent::TimedOut {
+            order_id: oid(),
+            cause: TimeoutCause::from_workflow_str("Barista timedout"),
+            execution_arn: None,
+        };
+        // Delivered before the `WaitingCompletion` that queued the order.
+        let change = written(decide(
+            Some(&order(OrderState::Created)),
+            &barista,
+            P,
+            now(),
+        ));
+        assert_eq!(
+            change.order.cancel_reason,
+            Some(CancelReason::BaristaTimeout)
+        );
+        // Delivered after the workflow's end: the end said nothing of why.
+        let ended = written(decide(
+            Some(&order(OrderState::Queued)),
+            &finished(),
+            P,
+            now(),
+        ));
+        let refined = written(decide(Some(&ended.order), &barista, P, now()));
+        assert_eq!(refined.order.state, OrderState::Cancelled);
+        assert_eq!(
+            refined.order.cancel_reason,
+            Some(CancelReason::BaristaTimeout)
+        );
+        assert!(
+            refined.notices.is_empty(),
+            "the order's state did not change"
+        );
+        assert_eq!(TimeoutCause::from_workflow_str("something else"), None);
     }
 }

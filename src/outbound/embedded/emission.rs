@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::events::WorkflowEvent;
+use crate::domain::events::{TimeoutCause, WorkflowEvent};
 use crate::domain::ids::{EnvelopeId, EventId, InvalidId, OrderId, OrderNumber, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::StoreError;
@@ -75,8 +75,9 @@ impl Emission {
                 token: TaskToken::parse(token.as_str())?,
                 execution_arn: arn,
             },
-            Self::TimedOut { .. } => WorkflowEvent::TimedOut {
+            Self::TimedOut { cause, .. } => WorkflowEvent::TimedOut {
                 order_id,
+                cause: TimeoutCause::from_workflow_str(cause),
                 execution_arn: arn,
             },
             Self::Finished { .. } => WorkflowEvent::Finished {

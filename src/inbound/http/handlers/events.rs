@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::domain::events::{Outcome, WorkflowEvent};
+use crate::domain::events::{Outcome, TimeoutCause, WorkflowEvent};
 use crate::domain::ids::{EnvelopeId, EventId, InvalidId, OrderId, OrderNumber, TaskToken, UserId};
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::IngestKey;
@@ -125,6 +125,9 @@ fn to_event(env: &Envelope, default_event: &EventId) -> Result<Option<WorkflowEv
         },
         "OrderProcessor.OrderTimeOut" => WorkflowEvent::TimedOut {
             order_id: detail.order_id()?,
+            cause: detail
+                .string("cause")?
+                .and_then(TimeoutCause::from_workflow_str),
             execution_arn,
         },
         "OrderProcessor.orderFinished" => WorkflowEvent::Finished {
