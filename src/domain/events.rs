@@ -107,8 +107,11 @@ pub enum Outcome {
     Duplicate,
     /// The order has moved past this event: acknowledged and ignored.
     Stale,
-    /// Not ours: unknown detail-type, unknown order, or another execution's event.
+    /// Not ours: unknown detail-type, another execution's event, or an early event past the
+    /// number kept for its order.
     Ignored,
+    /// For an order whose start has not arrived: kept, and applied when it does.
+    Deferred,
 }
 
 impl Outcome {
@@ -118,6 +121,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Stale => "stale",
             Outcome::Ignored => "ignored",
+            Outcome::Deferred => "deferred",
         }
     }
 }
@@ -173,8 +177,9 @@ pub fn decide(
                 }),
                 outcome: Outcome::Applied,
             },
-            // Never create an order from anything but its start: no phantom orders.
-            _ => Decision::Nothing(Outcome::Ignored),
+            // Never create an order from anything but its start (no phantom orders): an event
+            // that came before its order's start waits for it.
+            _ => Decision::Nothing(Outcome::Deferred),
         };
     };
 
@@ -401,7 +406,7 @@ mod tests {
         for ev in [waiting("t"), timeout()] {
             assert!(matches!(
                 decide(None, &ev, P, now()),
-                Decision::Nothing(Outcome::Ignored)
+                Decision::Nothing(Outcome::Deferred)
             ));
         }
     }

@@ -2,6 +2,7 @@
 //! needs (store, workflow). Nothing here knows about HTTP, SQLite or AWS.
 
 pub mod arrivals;
+pub mod deferred;
 pub mod dispatch;
 pub mod events;
 pub mod follow;

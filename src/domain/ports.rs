@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::events::WorkflowEvent;
 use super::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use super::lifecycle::{CallbackAction, Change};
 use super::list::{Direction, SortKey};
@@ -175,11 +176,34 @@ pub trait OrderStore: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Applied, StoreError>;
 
+    /// Records that the event delivered under `envelope` (about `order`, if it names one) was
+    /// ingested, for an event that changes no order ([`OrderStore::apply`] records the others):
+    /// a redelivery is then a duplicate, whatever happened to the order meanwhile.
+    ///
+    /// With `defer`, the event is also kept for its order, which is not here yet, unless that
+    /// order has [`MAX_PER_ORDER`](super::deferred::MAX_PER_ORDER) events kept already; returns
+    /// whether it was kept. Kept events are forgotten with the envelope ids
+    /// ([`OrderStore::prune`]).
+    ///
+    /// MUST return [`StoreError::DuplicateEvent`] if `envelope` was recorded before. On any
+    /// error nothing is written.
+    async fn record_event(
+        &self,
+        envelope: &EnvelopeId,
+        order: Option<&OrderId>,
+        defer: Option<&WorkflowEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The events kept for `order` by [`OrderStore::record_event`], in the order they were
+    /// kept. A consistent read: an event kept before the call began is in the answer.
+    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError>;
+
     /// Whether an event with this envelope id was ingested.
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError>;
 
-    /// Forgets what is older than `before` and no longer needed: envelope ids, finished
-    /// callbacks and notices, change-log entries. Returns how many records went.
+    /// Forgets what is older than `before` and no longer needed: envelope ids, kept events,
+    /// finished callbacks and notices, change-log entries. Returns how many records went.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Up to `limit` orders of one event in one state, strictly after `after` in `direction`

@@ -228,15 +228,64 @@ impl OrderService {
     // ---- event ingest -------------------------------------------------------------------
 
     /// Ingests one workflow event delivered under `envelope` (at least once, in any order).
+    ///
+    /// Every delivery's envelope is recorded, whatever its outcome: a redelivery is a
+    /// `duplicate` however the order moved meanwhile. An event for an order whose start has
+    /// not arrived is kept ([`deferred`](super::deferred)) and applied right after the start.
     #[tracing::instrument(skip_all, fields(order.id = %event.order_id()))]
     pub async fn ingest(
         &self,
         envelope: &EnvelopeId,
         event: &WorkflowEvent,
     ) -> Result<Outcome, ServiceError> {
+        let outcome = self.ingest_once(Some(envelope), event).await?;
+        match (event, outcome) {
+            // A redelivered start too: the first may have stopped (a crash, a store outage)
+            // between creating the order and applying what was kept for it.
+            (WorkflowEvent::Started { .. }, Outcome::Applied | Outcome::Duplicate) => {
+                self.apply_deferred(event.order_id()).await?;
+                Ok(outcome)
+            }
+            // The start may have been applied between this event's read and its keeping, and
+            // then found nothing kept: look again, now that it is kept.
+            (_, Outcome::Deferred) if self.store.get(event.order_id()).await?.is_some() => {
+                self.ingest_once(None, event).await
+            }
+            _ => Ok(outcome),
+        }
+    }
+
+    /// Acknowledges an event that is not the workflow's (an unknown detail-type): recorded,
+    /// so that its redelivery is a `duplicate` like any other.
+    pub async fn acknowledge(&self, envelope: &EnvelopeId) -> Result<Outcome, ServiceError> {
+        match self.store.record_event(envelope, None, None, now()).await {
+            Ok(_) => Ok(Outcome::Ignored),
+            Err(StoreError::DuplicateEvent) => Ok(Outcome::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies the events kept for a just-started order, in the order of the workflow's
+    /// progress. Each is decided against the order as it is then, like a delivery; one that
+    /// was applied before is a duplicate by its content.
+    async fn apply_deferred(&self, order: &OrderId) -> Result<(), ServiceError> {
+        let kept = self.store.deferred_events(order).await?;
+        for event in super::deferred::in_progress_order(kept) {
+            let outcome = self.ingest_once(None, &event).await?;
+            tracing::info!(order.id = %order, ?outcome, "applied an event that came before its order's start");
+        }
+        Ok(())
+    }
+
+    /// Decides and writes one event; `envelope` is `None` for a kept event, whose envelope
+    /// was recorded when it was kept.
+    async fn ingest_once(
+        &self,
+        envelope: Option<&EnvelopeId>,
+        event: &WorkflowEvent,
+    ) -> Result<Outcome, ServiceError> {
         // A new event costs no read of the ingest records: the write refuses a duplicate
-        // (`StoreError::DuplicateEvent`). Only an event that changes nothing is looked up, to
-        // answer `duplicate` rather than `stale` when it is a redelivery.
+        // (`StoreError::DuplicateEvent`).
         //
         // A start is nearly always of a new order, which no read would find (and a miss is
         // a read of the store's file, past its in-memory views): its first round creates the
@@ -252,14 +301,14 @@ impl OrderService {
             let (change, outcome) =
                 match decide(current.as_ref(), event, self.cfg.cancel_callback, now()) {
                     Decision::Nothing(outcome) => {
-                        if outcome != Outcome::Duplicate && self.store.event_seen(envelope).await? {
-                            return Ok(Outcome::Duplicate);
-                        }
-                        return Ok(outcome);
+                        let Some(envelope) = envelope else {
+                            return Ok(outcome);
+                        };
+                        return self.record(envelope, event, outcome).await;
                     }
                     Decision::Write { change, outcome } => (change, outcome),
                 };
-            match self.apply(&change, Some(envelope), self.lease_end()).await {
+            match self.apply(&change, envelope, self.lease_end()).await {
                 Ok(applied) => {
                     // EventBridge waits for this answer: deliver owed callbacks off its path.
                     if !applied.callbacks.is_empty() {
@@ -279,6 +328,35 @@ impl OrderService {
             }
         }
         Err(ServiceError::Contended)
+    }
+
+    /// Records the envelope of an event that changes no order (keeping the event if its
+    /// order has not started): the answer is `outcome`, or `duplicate` for a redelivery.
+    async fn record(
+        &self,
+        envelope: &EnvelopeId,
+        event: &WorkflowEvent,
+        outcome: Outcome,
+    ) -> Result<Outcome, ServiceError> {
+        let defer = outcome == Outcome::Deferred;
+        let order = Some(event.order_id());
+        match self
+            .store
+            .record_event(envelope, order, defer.then_some(event), now())
+            .await
+        {
+            Ok(false) if defer => {
+                tracing::warn!(
+                    order.id = %event.order_id(),
+                    kept = super::deferred::MAX_PER_ORDER,
+                    "an early event was not kept: its order has as many kept as allowed"
+                );
+                Ok(Outcome::Ignored)
+            }
+            Ok(_) => Ok(outcome),
+            Err(StoreError::DuplicateEvent) => Ok(Outcome::Duplicate),
+            Err(e) => Err(e.into()),
+        }
     }
 
     // ---- customer and barista use cases --------------------------------------------------

@@ -71,14 +71,15 @@ async fn duplicates_by_envelope_and_by_content_are_200_duplicate() {
 async fn events_for_unknown_orders_never_create_them() {
     let (app, _) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "5"), "ignored")
+    app.ingest_ok(&common::waiting(&id, USER, "t2", "5"), "deferred")
         .await;
     app.ingest_ok(
         &common::timed_out(&id, USER, "Customer timedout"),
-        "ignored",
+        "deferred",
     )
     .await;
-    app.ingest_ok(&common::finished(&id, USER), "ignored").await;
+    app.ingest_ok(&common::finished(&id, USER), "deferred")
+        .await;
     let (status, _) = app
         .get(&format!("/v1/orders/{id}"), &app.barista("b"))
         .await;

@@ -4,6 +4,7 @@ mod auth;
 mod cognito;
 mod common;
 mod compat;
+mod disorder;
 mod embedded;
 mod errors;
 mod eventbridge;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use order_manager::domain::deferred::MAX_PER_ORDER;
+use order_manager::domain::events::WorkflowEvent;
 use order_manager::domain::follow::ChangeFollower;
 use order_manager::domain::ids::{EnvelopeId, EventId, OrderId, OrderNumber, TaskToken, UserId};
 use order_manager::domain::lifecycle::{Callback, CallbackAction, Change};
@@ -177,6 +179,86 @@ pub async fn envelope_ids_are_remembered(store: Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
     assert_eq!(stored(&store, &o).await, o);
+}
+
+pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store: Store) {
+    let o = OrderId::parse(uid("o")).unwrap();
+    let env = |k: &str| EnvelopeId::parse(format!("{o}-{k}")).unwrap();
+    let waiting = WorkflowEvent::WaitingCompletion {
+        order_id: o.clone(),
+        order_number: OrderNumber::new(3).unwrap(),
+        token: TaskToken::parse(uid("t2")).unwrap(),
+        execution_arn: None,
+    };
+    let finished = WorkflowEvent::Finished {
+        order_id: o.clone(),
+        execution_arn: Some("arn:x".into()),
+    };
+    // An envelope alone (a stale event), then kept events: each envelope once.
+    assert!(
+        !store
+            .record_event(&env("a"), Some(&o), None, now())
+            .await
+            .unwrap()
+    );
+    assert!(store.event_seen(&env("a")).await.unwrap());
+    let err = store
+        .record_event(&env("a"), Some(&o), None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
+    assert!(store.deferred_events(&o).await.unwrap().is_empty());
+    assert!(
+        store
+            .record_event(&env("b"), None, Some(&waiting), now())
+            .await
+            .unwrap()
+    );
+    let later = now() + chrono::Duration::milliseconds(5);
+    assert!(
+        store
+            .record_event(&env("c"), None, Some(&finished), later)
+            .await
+            .unwrap()
+    );
+    let err = store
+        .record_event(&env("c"), None, Some(&waiting), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
+    let kept = store.deferred_events(&o).await.unwrap();
+    assert_eq!(kept.len(), 2, "nothing of the duplicate was kept");
+    assert!(
+        matches!(&kept[0], WorkflowEvent::WaitingCompletion { token, .. }
+        if Some(token) == match &waiting { WorkflowEvent::WaitingCompletion { token, .. } => Some(token), _ => None })
+    );
+    assert!(
+        matches!(&kept[1], WorkflowEvent::Finished { execution_arn: Some(a), .. } if a == "arn:x")
+    );
+    // Bounded per order: past the limit, only the envelope is recorded.
+    for k in 2..MAX_PER_ORDER {
+        let at = now() + chrono::Duration::milliseconds(10 + k as i64);
+        assert!(
+            store
+                .record_event(&env(&format!("k{k}")), None, Some(&finished), at)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .record_event(&env("over"), None, Some(&finished), now())
+            .await
+            .unwrap()
+    );
+    assert!(store.event_seen(&env("over")).await.unwrap());
+    assert_eq!(
+        store.deferred_events(&o).await.unwrap().len(),
+        MAX_PER_ORDER
+    );
+    // Another order's are its own.
+    let other = OrderId::parse(uid("o")).unwrap();
+    assert!(store.deferred_events(&other).await.unwrap().is_empty());
 }
 
 pub async fn a_token_is_used_at_most_once(store: Store) {

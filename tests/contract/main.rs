@@ -38,6 +38,7 @@ contract!(
     transitions_are_guarded_by_version,
     an_update_never_creates_an_order,
     envelope_ids_are_remembered,
+    events_that_change_nothing_are_remembered_and_early_ones_kept,
     a_token_is_used_at_most_once,
     callbacks_are_leased_and_handed_out_once,
     finished_callbacks_are_not_handed_out_again,

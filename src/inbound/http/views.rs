@@ -258,8 +258,9 @@ pub struct IngestView {
     pub order_id: Option<OrderId>,
 }
 
-/// What ingesting an event did: `applied`, `duplicate` (seen before), `stale` (the order has
-/// moved past it) or `ignored` (not ours).
+/// What ingesting an event did: `applied`, `duplicate` (this envelope was delivered before,
+/// or the same content), `stale` (the order has moved past it), `ignored` (not ours) or
+/// `deferred` (its order's start has not arrived: kept, and applied when it does).
 #[derive(ToSchema)]
 #[schema(as = IngestOutcome, rename_all = "snake_case")]
 pub enum OutcomeSchema {
@@ -267,6 +268,7 @@ pub enum OutcomeSchema {
     Duplicate,
     Stale,
     Ignored,
+    Deferred,
 }
 
 /// `{"status": "ok"}` / `{"status": "ready"}`.

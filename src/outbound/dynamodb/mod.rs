@@ -9,11 +9,12 @@
 //!   through eventually consistent indexes whose hot keys are write-sharded;
 //! - outbox entries are handed out under leases by conditional updates (`outbox`), so two
 //!   replicas never both get one;
-//! - what only needs keeping for a while (envelope ids, finished outbox entries, change
-//!   entries) carries a TTL: DynamoDB deletes it, and `prune` has nothing to do.
+//! - what only needs keeping for a while (envelope ids, events kept for orders not started
+//!   yet, finished outbox entries, change entries) carries a TTL: DynamoDB deletes it, and `prune` has nothing to do.
 
 mod apply;
 mod attrs;
+mod deferred;
 mod errors;
 mod import;
 mod items;
@@ -37,6 +38,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
 
+use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
@@ -165,6 +167,20 @@ impl OrderStore for DynamoStore {
         lease_until: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
         apply::apply(self, change, envelope, lease_until).await
+    }
+
+    async fn record_event(
+        &self,
+        envelope: &EnvelopeId,
+        order: Option<&OrderId>,
+        defer: Option<&WorkflowEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        deferred::record(self, envelope, order, defer, micros(now)).await
+    }
+
+    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
+        deferred::read(self, order).await
     }
 
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError> {

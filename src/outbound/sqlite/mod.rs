@@ -12,6 +12,7 @@
 mod apply;
 mod change_tail;
 mod checkpoint;
+mod deferred;
 mod menus;
 mod open_orders;
 mod outbox;
@@ -35,6 +36,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{ErrorCode, OptionalExtension, params};
 
+use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
@@ -210,6 +212,38 @@ impl OrderStore for SqliteStore {
             .await
     }
 
+    async fn record_event(
+        &self,
+        envelope: &EnvelopeId,
+        order: Option<&OrderId>,
+        defer: Option<&WorkflowEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let envelope = envelope.to_string();
+        let order = defer
+            .map(|e| e.order_id())
+            .or(order)
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        let defer = defer.map(crate::domain::deferred::encode);
+        let now = micros(now);
+        self.writer
+            .write(move |conn| deferred::record(conn, &envelope, &order, defer.as_deref(), now))
+            .await
+    }
+
+    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
+        let order = order.to_string();
+        let encoded = self
+            .readers
+            .read(move |conn| deferred::read(conn, &order))
+            .await?;
+        encoded
+            .iter()
+            .map(|e| crate::domain::deferred::decode(e).map_err(StoreError::Internal))
+            .collect()
+    }
+
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError> {
         let envelope = envelope.clone();
         self.readers
@@ -234,7 +268,7 @@ impl OrderStore for SqliteStore {
                 ] {
                     gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
                 }
-                Ok(gone)
+                Ok(gone + deferred::prune(conn, before)?)
             })
             .await?;
         let mut after: Option<String> = None;

@@ -130,4 +130,36 @@ mod tests {
         // Nothing is left to prune.
         assert_eq!(store.prune(now() - Duration::days(2)).await.unwrap(), 0);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_events_are_forgotten_with_the_envelope_ids() {
+        use crate::domain::events::WorkflowEvent;
+        use crate::domain::ids::OrderId;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("orders.db")).unwrap();
+        let event = |o: &str| WorkflowEvent::Finished {
+            order_id: OrderId::parse(o).unwrap(),
+            execution_arn: None,
+        };
+        let (old, new) = (
+            EnvelopeId::parse("e-old").unwrap(),
+            EnvelopeId::parse("e-new").unwrap(),
+        );
+        store
+            .record_event(&old, None, Some(&event("o-old")), now() - Duration::days(3))
+            .await
+            .unwrap();
+        store
+            .record_event(&new, None, Some(&event("o-new")), now())
+            .await
+            .unwrap();
+        assert_eq!(store.prune(now() - Duration::days(2)).await.unwrap(), 2);
+        let (o_old, o_new) = (
+            OrderId::parse("o-old").unwrap(),
+            OrderId::parse("o-new").unwrap(),
+        );
+        assert!(store.deferred_events(&o_old).await.unwrap().is_empty());
+        assert_eq!(store.deferred_events(&o_new).await.unwrap().len(), 1);
+        assert!(store.event_seen(&new).await.unwrap());
+    }
 }

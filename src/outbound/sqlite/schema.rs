@@ -42,6 +42,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0007_callback_tokens_by_order",
         include_str!("../../../migrations/sqlite/0007_callback_tokens_by_order.sql"),
     ),
+    (
+        "0008_deferred_events",
+        include_str!("../../../migrations/sqlite/0008_deferred_events.sql"),
+    ),
 ];
 
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.

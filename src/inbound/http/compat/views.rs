@@ -67,7 +67,8 @@ pub struct CompatOrder {
     pub order_number: Option<u32>,
     /// Always `false`: this service has no order robot.
     pub robot: bool,
-    /// Absent (`null`) until the customer submitted the drink.
+    /// Absent (`null`) until the customer submitted the drink; an empty drink for an order in
+    /// the queue whose drink was chosen elsewhere.
     #[serde(rename = "drinkOrder")]
     pub drink_order: Option<CompatDrink>,
     #[serde(rename = "ORDERSTATE")]
@@ -84,12 +85,23 @@ pub struct CompatOrder {
     pub user_id: String,
 }
 
+/// The drink; for an order in the queue whose drink was chosen elsewhere (the workflow was
+/// resumed by another part of the shop), an empty one: the display app reads
+/// `drinkOrder.drink` of every queued order.
 fn drink_of(o: &Order) -> Option<CompatDrink> {
-    o.drink.as_ref().map(|d| CompatDrink {
-        drink: d.name.clone(),
-        icon: d.icon.clone(),
-        modifiers: d.modifiers.clone(),
-    })
+    match &o.drink {
+        Some(d) => Some(CompatDrink {
+            drink: d.name.clone(),
+            icon: d.icon.clone(),
+            modifiers: d.modifiers.clone(),
+        }),
+        None if o.order_number.is_some() => Some(CompatDrink {
+            drink: String::new(),
+            icon: None,
+            modifiers: Vec::new(),
+        }),
+        None => None,
+    }
 }
 
 impl From<&Order> for CompatOrder {

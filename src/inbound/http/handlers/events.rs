@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::domain::events::{Outcome, TimeoutCause, WorkflowEvent};
+use crate::domain::events::{TimeoutCause, WorkflowEvent};
 use crate::domain::ids::{EnvelopeId, EventId, InvalidId, OrderId, OrderNumber, TaskToken, UserId};
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::IngestKey;
@@ -179,7 +179,7 @@ async fn ingest(state: &AppState, envelope: &Envelope) -> Result<IngestView, Api
     let Some(event) = to_event(envelope, &state.service.config().default_event)? else {
         tracing::info!(detail_type = %envelope.detail_type.chars().take(128).collect::<String>(), "ignored an event of an unknown detail-type");
         return Ok(IngestView {
-            outcome: Outcome::Ignored,
+            outcome: state.service.acknowledge(&envelope_id).await?,
             order_id: None,
         });
     };
