@@ -90,6 +90,10 @@ pub enum LifecycleError {
     },
     #[error("order is being prepared by another barista")]
     ClaimedByAnother,
+    /// The workflow no longer waits for this order (a wait timed out, its token expired, or
+    /// the workflow ended): nothing done here can reach it.
+    #[error("the order has expired: the workflow no longer waits for it")]
+    Expired,
 }
 
 impl Order {
@@ -118,6 +122,25 @@ impl Order {
         }
     }
 
+    /// Refuses any action on an order the workflow no longer waits for.
+    fn still_awaited(&self) -> Result<(), LifecycleError> {
+        let over = self.state == OrderState::Cancelled
+            && matches!(
+                self.cancel_reason,
+                Some(
+                    CancelReason::CustomerTimeout
+                        | CancelReason::BaristaTimeout
+                        | CancelReason::Expired
+                        | CancelReason::WorkflowEnded
+                )
+            );
+        if over {
+            Err(LifecycleError::Expired)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether `actor` may see this order at all.
     pub fn visible_to(&self, actor: &Actor) -> bool {
         match actor {
@@ -127,14 +150,19 @@ impl Order {
     }
 
     /// The customer submits the drink: `created → submitted`, resuming token #1.
+    /// Submitting the same drink again changes nothing (`Ok(None)`): a `PUT` repeated.
     pub fn submit(
         &self,
         customer: &UserId,
         drink: DrinkOrder,
         now: DateTime<Utc>,
-    ) -> Result<Change, LifecycleError> {
+    ) -> Result<Option<Change>, LifecycleError> {
         if &self.user_id != customer {
             return Err(LifecycleError::NotFound);
+        }
+        self.still_awaited()?;
+        if self.state != OrderState::Created && self.drink.as_ref() == Some(&drink) {
+            return Ok(None);
         }
         let (OrderState::Created, Some(token)) = (self.state, &self.start_token) else {
             return Err(self.conflict("submitted"));
@@ -149,7 +177,7 @@ impl Order {
             action: CallbackAction::Resume { output },
             expires_order: true,
         };
-        Ok(self.change(o, vec![cb]))
+        Ok(Some(self.change(o, vec![cb])))
     }
 
     /// A barista claims the order ("make"): `queued → preparing`.
@@ -159,6 +187,7 @@ impl Order {
         barista: &UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<Change>, LifecycleError> {
+        self.still_awaited()?;
         match self.state {
             OrderState::Queued => {
                 let mut o = self.next(now);
@@ -175,6 +204,7 @@ impl Order {
     /// A barista releases the order ("unmake"): `preparing → queued`.
     /// Releasing an order that is already queued changes nothing (`Ok(None)`).
     pub fn unclaim(&self, now: DateTime<Utc>) -> Result<Option<Change>, LifecycleError> {
+        self.still_awaited()?;
         match self.state {
             OrderState::Preparing => {
                 let mut o = self.next(now);
@@ -188,7 +218,16 @@ impl Order {
     }
 
     /// A barista completes the order: `queued | preparing → completed`, resuming token #2.
-    pub fn complete(&self, barista: &UserId, now: DateTime<Utc>) -> Result<Change, LifecycleError> {
+    /// The same barista completing it again changes nothing (`Ok(None)`).
+    pub fn complete(
+        &self,
+        barista: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Change>, LifecycleError> {
+        self.still_awaited()?;
+        if self.state == OrderState::Completed && self.barista_user_id.as_ref() == Some(barista) {
+            return Ok(None);
+        }
         let (OrderState::Queued | OrderState::Preparing, Some(token)) =
             (self.state, &self.completion_token)
         else {
@@ -201,16 +240,17 @@ impl Order {
             order_id: self.id.clone(),
             token: token.clone(),
             action: CallbackAction::Resume {
-                output: json!({"order_id": self.id, "outcome": "completed"}),
+                output: json!({"order_id": self.id, "outcome": "completed", "cancelled": false}),
             },
             expires_order: true,
         };
-        Ok(self.change(o, vec![cb]))
+        Ok(Some(self.change(o, vec![cb])))
     }
 
-    /// Cancels the order. A customer may cancel only their own order, and only while it is
-    /// `created`; a barista may cancel any open order. The workflow's current wait is released;
-    /// in `submitted` no token is held, so the wait is released when token #2 arrives.
+    /// Cancels the order. A customer may cancel their own order until a barista claims it
+    /// (`created`, `submitted`, `queued`); a barista may cancel any open order. The
+    /// workflow's current wait is released; in `submitted` no token is held, so the wait is
+    /// released when token #2 arrives.
     pub fn cancel(
         &self,
         actor: &Actor,
@@ -220,9 +260,10 @@ impl Order {
         if !self.visible_to(actor) {
             return Err(LifecycleError::NotFound);
         }
+        self.still_awaited()?;
         let reason = match actor {
-            Actor::Customer(_) if self.state != OrderState::Created => {
-                return Err(self.conflict("cancelled by the customer"));
+            Actor::Customer(_) if self.state == OrderState::Preparing => {
+                return Err(self.conflict("cancelled by the customer once a barista makes it"));
             }
             Actor::Customer(_) => CancelReason::Customer,
             Actor::Barista(_) => CancelReason::Barista,
@@ -321,7 +362,7 @@ pub(crate) mod tests {
     #[test]
     fn submit_moves_to_submitted_and_resumes_token_one() {
         let o = order(OrderState::Created);
-        let c = o.submit(&user("alice"), latte(), now()).unwrap();
+        let c = o.submit(&user("alice"), latte(), now()).unwrap().unwrap();
         assert_eq!(c.order.state, OrderState::Submitted);
         assert_eq!(c.expected_version, Some(3));
         assert_eq!(c.order.version, 4);
@@ -410,17 +451,78 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn customers_cancel_only_before_submitting() {
+    fn customers_cancel_until_a_barista_claims_the_order() {
         let alice = Actor::Customer(user("alice"));
-        assert!(
-            order(OrderState::Created)
-                .cancel(&alice, CancelCallback::Failure, now())
-                .is_ok()
-        );
+        for s in [
+            OrderState::Created,
+            OrderState::Submitted,
+            OrderState::Queued,
+        ] {
+            let c = order(s)
+                .cancel(&alice, CancelCallback::Success, now())
+                .unwrap();
+            assert_eq!(c.order.cancel_reason, Some(CancelReason::Customer), "{s}");
+        }
         assert!(matches!(
-            order(OrderState::Queued).cancel(&alice, CancelCallback::Failure, now()),
+            order(OrderState::Preparing).cancel(&alice, CancelCallback::Success, now()),
             Err(LifecycleError::StateConflict { .. })
         ));
+    }
+
+    #[test]
+    fn repeating_a_submission_or_a_completion_changes_nothing() {
+        let submitted = order(OrderState::Created)
+            .submit(&user("alice"), latte(), now())
+            .unwrap()
+            .unwrap()
+            .order;
+        assert!(
+            submitted
+                .submit(&user("alice"), latte(), now())
+                .unwrap()
+                .is_none()
+        );
+        let mut other = latte();
+        other.modifiers = vec!["Soy".into()];
+        assert!(matches!(
+            submitted.submit(&user("alice"), other, now()),
+            Err(LifecycleError::StateConflict { .. })
+        ));
+        let done = order(OrderState::Queued)
+            .complete(&user("bob"), now())
+            .unwrap()
+            .unwrap()
+            .order;
+        assert!(done.complete(&user("bob"), now()).unwrap().is_none());
+        assert!(done.complete(&user("carol"), now()).is_err());
+    }
+
+    #[test]
+    fn nothing_reaches_an_order_the_workflow_no_longer_waits_for() {
+        for reason in [
+            CancelReason::CustomerTimeout,
+            CancelReason::BaristaTimeout,
+            CancelReason::Expired,
+            CancelReason::WorkflowEnded,
+        ] {
+            let mut o = order(OrderState::Cancelled);
+            o.cancel_reason = Some(reason);
+            let bob = user("bob");
+            let expired = Err::<(), _>(LifecycleError::Expired);
+            assert_eq!(
+                o.submit(&user("alice"), latte(), now()).map(|_| ()),
+                expired
+            );
+            assert_eq!(o.claim(&bob, now()).map(|_| ()), expired);
+            assert_eq!(o.complete(&bob, now()).map(|_| ()), expired);
+            let cancel = o.cancel(&Actor::Barista(bob), CancelCallback::Success, now());
+            assert_eq!(cancel.map(|_| ()), expired);
+            // Someone else's order is still not found.
+            assert_eq!(
+                o.submit(&user("mallory"), latte(), now()).map(|_| ()),
+                Err(LifecycleError::NotFound)
+            );
+        }
     }
 
     #[test]

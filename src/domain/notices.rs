@@ -116,6 +116,7 @@ mod tests {
         assert_eq!(released.notices[0].detail["baristaUserId"], "");
         let done = queued
             .complete(&UserId::parse("bob").unwrap(), now())
+            .unwrap()
             .unwrap();
         assert_eq!(done.notices[0].kind, NoticeKind::OrderCompleted);
         assert!(!done.notices[0].detail.to_string().contains("token-2"));

@@ -71,9 +71,6 @@ pub enum ServiceError {
     InvalidDrink(MenuError),
     #[error("invalid menu: {0}")]
     InvalidMenu(MenuError),
-    /// The change is recorded, but the workflow did not answer; the callback will be retried.
-    #[error("the workflow is unavailable; the callback will be retried")]
-    WorkflowUnavailable,
     /// Too many concurrent writers on one order; nothing was written.
     #[error("too much contention on the order")]
     Contended,
@@ -84,6 +81,15 @@ pub enum ServiceError {
     ProcessorUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A transition made: the order as it is now, and whether the workflow is still to be told.
+#[derive(Debug)]
+pub struct Transition {
+    pub order: Order,
+    /// The change is recorded, but its callback did not get through yet: the outbox will
+    /// deliver it (retried with backoff, also after a restart).
+    pub callback_pending: bool,
 }
 
 /// One page of orders and the cursor of the next, if any.
@@ -416,7 +422,7 @@ impl OrderService {
         customer: &UserId,
         id: &OrderId,
         submission: &DrinkSubmission,
-    ) -> Result<Order, ServiceError> {
+    ) -> Result<Transition, ServiceError> {
         let mut menu: Option<Arc<Menu>> = None;
         for _ in 0..MAX_RACES {
             let order = self
@@ -430,7 +436,9 @@ impl OrderService {
                 .expect("loaded above")
                 .check(submission)
                 .map_err(ServiceError::InvalidDrink)?;
-            let change = order.submit(customer, drink, now())?;
+            let Some(change) = order.submit(customer, drink, now())? else {
+                return Ok(Transition::unchanged(order));
+            };
             if let Some(done) = self.commit(change).await? {
                 return done;
             }
@@ -439,23 +447,26 @@ impl OrderService {
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]
-    pub async fn claim(&self, barista: &UserId, id: &OrderId) -> Result<Order, ServiceError> {
+    pub async fn claim(&self, barista: &UserId, id: &OrderId) -> Result<Transition, ServiceError> {
         self.transact(id, |o| o.claim(barista, now())).await
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]
-    pub async fn unclaim(&self, id: &OrderId) -> Result<Order, ServiceError> {
+    pub async fn unclaim(&self, id: &OrderId) -> Result<Transition, ServiceError> {
         self.transact(id, |o| o.unclaim(now())).await
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]
-    pub async fn complete(&self, barista: &UserId, id: &OrderId) -> Result<Order, ServiceError> {
-        self.transact(id, |o| o.complete(barista, now()).map(Some))
-            .await
+    pub async fn complete(
+        &self,
+        barista: &UserId,
+        id: &OrderId,
+    ) -> Result<Transition, ServiceError> {
+        self.transact(id, |o| o.complete(barista, now())).await
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]
-    pub async fn cancel(&self, actor: &Actor, id: &OrderId) -> Result<Order, ServiceError> {
+    pub async fn cancel(&self, actor: &Actor, id: &OrderId) -> Result<Transition, ServiceError> {
         let policy = self.cfg.cancel_callback;
         self.transact(id, |o| {
             if !o.visible_to(actor) {
@@ -525,11 +536,11 @@ impl OrderService {
         &self,
         id: &OrderId,
         decide: impl Fn(&Order) -> Result<Option<Change>, LifecycleError>,
-    ) -> Result<Order, ServiceError> {
+    ) -> Result<Transition, ServiceError> {
         for _ in 0..MAX_RACES {
             let order = self.store.get(id).await?.ok_or(LifecycleError::NotFound)?;
             let Some(change) = decide(&order)? else {
-                return Ok(order);
+                return Ok(Transition::unchanged(order));
             };
             if let Some(done) = self.commit(change).await? {
                 return done;
@@ -539,26 +550,29 @@ impl OrderService {
     }
 
     /// Applies `change` and delivers its callbacks inline. `Ok(None)`: another writer won,
-    /// decide again. A transient callback failure answers `WorkflowUnavailable` (the change
-    /// stands; the dispatcher retries), a final one `Expired` if it expired the order.
+    /// decide again. A transient callback failure leaves the callback pending (the change
+    /// stands; the dispatcher retries), a final one answers `Expired` if it expired the order.
     async fn commit(
         &self,
         change: Change,
-    ) -> Result<Option<Result<Order, ServiceError>>, StoreError> {
+    ) -> Result<Option<Result<Transition, ServiceError>>, StoreError> {
         let applied = match self.apply(&change, None, self.lease_end()).await {
             Ok(applied) => applied,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut result = Ok(change.order.clone());
+        let mut callback_pending = false;
         for cb in self.pending(&change, applied.callbacks) {
             match self.attempt(cb).await {
                 Attempt::Delivered | Attempt::Rejected(false) => {}
-                Attempt::Rejected(true) => result = Err(ServiceError::Expired),
-                Attempt::Retrying => result = Err(ServiceError::WorkflowUnavailable),
+                Attempt::Rejected(true) => return Ok(Some(Err(ServiceError::Expired))),
+                Attempt::Retrying => callback_pending = true,
             }
         }
-        Ok(Some(result))
+        Ok(Some(Ok(Transition {
+            order: change.order,
+            callback_pending,
+        })))
     }
 
     fn pending(&self, change: &Change, ids: Vec<i64>) -> Vec<PendingCallback> {
@@ -580,6 +594,16 @@ impl OrderService {
 
     fn lease_end(&self) -> DateTime<Utc> {
         now() + self.cfg.callback_lease
+    }
+}
+
+impl Transition {
+    /// Nothing needed changing (a request repeated): the order as it is.
+    fn unchanged(order: Order) -> Self {
+        Self {
+            order,
+            callback_pending: false,
+        }
     }
 }
 

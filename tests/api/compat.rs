@@ -278,6 +278,77 @@ async fn the_rest_variant_takes_actions_without_a_body_and_cancels() {
     assert!(again["result"].is_null() && again.get("result").is_some());
 }
 
+/// The order app's "Cancel order" (`PUT /orders/cancel/{id}` with the customer's token), and
+/// the same on `/v1`: a customer cancels their own order until a barista claims it.
+#[tokio::test]
+async fn customers_cancel_their_own_orders_until_a_barista_claims_them() {
+    let (app, calls) = spawn().await;
+    let alice = app.customer(ALICE);
+    let barista = app.barista(BARISTA);
+    // In the queue: the cancel releases token #2.
+    let queued = app.queue_order(ALICE, "T1-q", "T2-q").await;
+    let (status, body) = app
+        .app_call(
+            Method::PUT,
+            &format!("/orders/cancel/{queued}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["ORDERSTATE"], "CANCELLED");
+    assert!(calls.tokens().contains(&"T2-q".to_string()));
+    // Someone else's order is not found; a claimed one is a conflict.
+    let claimed = app.queue_order(ALICE, "T1-c", "T2-c").await;
+    let (status, _) = app
+        .app_call(
+            Method::PUT,
+            &format!("/orders/cancel/{claimed}"),
+            &app.customer("mallory"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .app_call(
+            Method::PUT,
+            &format!("/orders/claim/{claimed}?action=make"),
+            &barista,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .app_call(
+            Method::PUT,
+            &format!("/orders/cancel/{claimed}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .post(&format!("/v1/orders/{claimed}/cancel"), &alice)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Submitted, on `/v1`: no token is held; the order is cancelled and the workflow's
+    // second wait is released when it arrives.
+    let submitted = app.start_order(ALICE, "T1-s").await;
+    let (status, _) = app.submit(&submitted, &alice, common::latte()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(&format!("/v1/orders/{submitted}/cancel"), &alice)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancel_reason"], "customer");
+    app.ingest_ok(&common::waiting(&submitted, ALICE, "T2-s", "5"), "applied")
+        .await;
+    common::eventually("token #2 released", || async {
+        calls.tokens().contains(&"T2-s".to_string()).then_some(())
+    })
+    .await;
+}
+
 /// A request (method, path, token, body) and the status and `code` it must get.
 type Case<'a> = (Method, String, &'a str, Option<Value>, StatusCode, &'a str);
 

@@ -104,7 +104,8 @@ async fn an_unsubmitted_order_times_out_like_the_workflow() {
     let o = state_of(&app, id, "alice", "cancelled").await;
     assert_eq!(o["cancel_reason"], "customer_timeout");
     let (status, body) = app.submit(id, &app.customer("alice"), latte()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["code"], "order_expired");
 }
 
 #[tokio::test]
@@ -121,7 +122,7 @@ async fn a_queued_order_times_out_when_no_barista_completes_it() {
     let (status, _) = app
         .post(&format!("/v1/orders/{id}/complete"), &app.barista("b"))
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::GONE, "the wait is over");
 }
 
 #[tokio::test]

@@ -292,16 +292,16 @@ async fn state_conflicts_are_409() {
 
     let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK);
-    let res = app.submit_raw(&id, USER, &latte()).await;
-    expect_problem(res, StatusCode::CONFLICT, "order_state_conflict").await;
-    // The customer can no longer cancel once submitted.
+    // The same drink again is the same `PUT`; another drink is a conflict.
+    let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
+    assert_eq!(status, StatusCode::OK);
     let res = app
-        .http
-        .post(app.url(&format!("/v1/orders/{id}/cancel")))
-        .bearer_auth(app.customer(USER))
-        .send()
-        .await
-        .unwrap();
+        .submit_raw(
+            &id,
+            USER,
+            &serde_json::json!({"drink": "Latte", "modifiers": ["Soy"]}),
+        )
+        .await;
     expect_problem(res, StatusCode::CONFLICT, "order_state_conflict").await;
     // Terminal states stay terminal.
     let (status, _) = app.post(&format!("/v1/orders/{id}/cancel"), &barista).await;

@@ -65,7 +65,10 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     assert_eq!(successes.len(), 2);
     assert_eq!(successes[1].0, t2);
     let output: Value = serde_json::from_str(&successes[1].1).unwrap();
-    assert_eq!(output, json!({"order_id": id, "outcome": "completed"}));
+    assert_eq!(
+        output,
+        json!({"order_id": id, "outcome": "completed", "cancelled": false})
+    );
 
     app.ingest_ok(&common::finished(&id, USER), "applied").await;
     let order = app.order(&id, USER).await;

@@ -134,9 +134,10 @@ async fn timeouts_cancel_open_orders() {
         "duplicate",
     )
     .await;
-    // The customer can no longer submit.
+    // The customer can no longer submit: the workflow's wait is over.
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["code"], "order_expired");
 }
 
 #[tokio::test]

@@ -142,7 +142,7 @@ async fn submission_against_a_dead_token(rule: Rule, case: &str) {
     assert_cancelled(&app, &id, "expired", case).await;
     // The customer cannot submit again: the order is over.
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{case}: {body}");
+    assert_eq!(status, StatusCode::GONE, "{case}: {body}");
 }
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn completion_whose_token_timed_out_answers_410_and_expires_the_order() {
     let (status, body) = app
         .post(&format!("/v1/orders/{id}/complete"), &barista)
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(status, StatusCode::GONE, "{body}");
 }
 
 // ---- throttling and 5xx: transient ----------------------------------------------------------
@@ -289,24 +289,14 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
     app.ingest_ok(&common::started(&id, USER, TOKEN), "applied")
         .await;
 
-    let res = app.submit_raw(&id, USER, &latte()).await;
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string());
-    let (code, problem) = common::read(res).await;
-    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(problem["code"], "workflow_unavailable", "{problem}");
-    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    let retry_after = retry_after.expect("a 503 must carry Retry-After");
-    assert!(
-        retry_after.parse::<u32>().is_ok_and(|s| s > 0),
-        "Retry-After: {retry_after}"
-    );
+    // Recorded, and the workflow will be told: `202` with the order (a 503 would tell the
+    // client nothing happened, and its retry would meet a conflict).
+    let (code, answered) = common::read(app.submit_raw(&id, USER, &latte()).await).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
+    assert_eq!(answered["state"], "submitted", "{answered}");
+    // The client repeats it anyway: the same `PUT`, nothing sent twice.
+    let (code, _) = common::read(app.submit_raw(&id, USER, &latte()).await).await;
+    assert_eq!(code, StatusCode::OK);
     assert_eq!(rule.num_calls(), 1, "the inline call is one request");
     // The change stands: the order is submitted, not lost and not expired.
     let order = app.order(&id, USER).await;
@@ -437,7 +427,7 @@ async fn waiting_completion_settles_a_pending_callback_for_token_one() {
     .await;
     let id = app.start_order(USER, TOKEN).await;
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let calls_before = failing.num_calls();
     app.ingest_ok(
         &common::waiting(&id, USER, "TOKEN-settled-two", "5"),
@@ -469,7 +459,7 @@ async fn transient_then_dead(status: u16, body: &str) -> (TestApp, String, Rule)
     let app = TestApp::spawn(workflow_with_production_retries(&[&rule])).await;
     let id = app.start_order(USER, TOKEN).await;
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     eventually("the dispatcher's retry", || async {
         (rule.num_calls() >= 3).then_some(())
     })

@@ -151,14 +151,13 @@ impl From<ServiceError> for ApiError {
                 Self::new(S::CONFLICT, "order_claimed", e.to_string())
             }
             ServiceError::Expired => Self::new(S::GONE, "order_expired", e.to_string()),
-            ServiceError::InvalidDrink(m) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_drink", m.0),
+            ServiceError::InvalidDrink(m) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_drink", m.0)
+            }
             ServiceError::InvalidMenu(m) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_menu", m.0),
-            ServiceError::WorkflowUnavailable => Self::new(
-                S::SERVICE_UNAVAILABLE,
-                "workflow_unavailable",
-                "the change is recorded and the workflow will be told as soon as it answers; check the order instead of repeating the request",
-            )
-            .retry_after(5),
+            ServiceError::Lifecycle(e @ LifecycleError::Expired) => {
+                Self::new(S::GONE, "order_expired", e.to_string())
+            }
             ServiceError::Contended => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 "order_contended",

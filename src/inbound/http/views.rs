@@ -142,6 +142,22 @@ impl From<&Order> for OrderView {
     }
 }
 
+/// The answer to a transition: `200` with the order, or `202 Accepted` with it when the
+/// change is recorded but its callback waits in the outbox (it will be delivered: a client
+/// must not repeat the request).
+pub fn transition<V: Serialize>(
+    t: crate::domain::service::Transition,
+    view: impl FnOnce(Order) -> V,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = if t.callback_pending {
+        axum::http::StatusCode::ACCEPTED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (status, crate::inbound::http::extract::Json(view(t.order))).into_response()
+}
+
 impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
         OrderView::from(&o)

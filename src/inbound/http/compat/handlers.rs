@@ -14,8 +14,7 @@ use super::views::{
 };
 use crate::domain::lifecycle::Actor;
 use crate::domain::menu::DrinkSubmission;
-use crate::domain::order::Order;
-use crate::domain::service::ServiceError;
+use crate::domain::service::Transition;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller, Customer};
 use crate::inbound::http::error::ApiError;
@@ -24,9 +23,10 @@ use crate::inbound::http::openapi::{
     BadRequest, COMPAT_TAG, Conflict, Forbidden, Gone, Internal, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable,
 };
+use crate::inbound::http::views::transition;
 
 use crate::inbound::http::extract::Json;
-type OrderResult = Result<Json<CompatOrderResult>, ApiError>;
+type TransitionResult = Result<axum::response::Response, ApiError>;
 
 /// The originals' default (and this service's largest) page.
 const MAX_ITEMS: u32 = 100;
@@ -195,19 +195,32 @@ fn for_baristas() -> ApiError {
     )
 }
 
+/// A barista's action, or a customer's cancel of their own order.
 async fn act(
     state: &AppState,
-    barista: &crate::domain::ids::UserId,
+    actor: &Actor,
     id: &crate::domain::ids::OrderId,
     action: Action,
-) -> Result<Order, ServiceError> {
+) -> Result<Transition, ApiError> {
     let service = &state.service;
-    match action {
-        Action::Make => service.claim(barista, id).await,
-        Action::Unmake => service.unclaim(id).await,
-        Action::Complete => service.complete(barista, id).await,
-        Action::Cancel => service.cancel(&Actor::Barista(barista.clone()), id).await,
-    }
+    let barista = match (actor, action) {
+        (_, Action::Cancel) => return Ok(service.cancel(actor, id).await?),
+        (Actor::Barista(b), _) => b,
+        (Actor::Customer(_), _) => return Err(for_baristas()),
+    };
+    Ok(match action {
+        Action::Make => service.claim(barista, id).await?,
+        Action::Unmake => service.unclaim(id).await?,
+        Action::Complete => service.complete(barista, id).await?,
+        Action::Cancel => unreachable!("answered above"),
+    })
+}
+
+/// `200 {"result": order}`, or `202` when the callback waits in the outbox.
+fn answer(t: Transition) -> TransitionResult {
+    Ok(transition(t, |o| CompatOrderResult {
+        result: CompatOrder::from(&o),
+    }))
 }
 
 /// `PUT /orders/{id}`: the order app submits the drink (`{"drink", "modifiers", "icon",
@@ -224,6 +237,7 @@ async fn act(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
+        (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -242,8 +256,8 @@ pub async fn put_order(
     OrderIdPath(id): OrderIdPath,
     Query(params): Query<PutParams>,
     body: Result<Bytes, BytesRejection>,
-) -> OrderResult {
-    let order = match params.action {
+) -> TransitionResult {
+    answer(match params.action {
         None => {
             let submission = submission(&body.map_err(body_error)?)?;
             let user = match &actor {
@@ -251,16 +265,8 @@ pub async fn put_order(
             };
             state.service.submit_drink(user, &id, &submission).await?
         }
-        Some(action) => {
-            let Actor::Barista(barista) = &actor else {
-                return Err(for_baristas());
-            };
-            act(&state, barista, &id, action).await?
-        }
-    };
-    Ok(Json(CompatOrderResult {
-        result: CompatOrder::from(&order),
-    }))
+        Some(action) => act(&state, &actor, &id, action).await?,
+    })
 }
 
 /// `PUT /orders/complete/{id}` (barista app): done; resumes the workflow.
@@ -273,6 +279,7 @@ pub async fn put_order(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
+        (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -287,14 +294,12 @@ pub async fn complete_order(
     State(state): State<AppState>,
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    let order = act(&state, &barista, &id, Action::Complete).await?;
-    Ok(Json(CompatOrderResult {
-        result: CompatOrder::from(&order),
-    }))
+) -> TransitionResult {
+    answer(act(&state, &Actor::Barista(barista), &id, Action::Complete).await?)
 }
 
-/// `PUT /orders/cancel/{id}` (barista app): cancels; releases the workflow.
+/// `PUT /orders/cancel/{id}` (barista and order apps): cancels; releases the workflow. A
+/// customer may cancel their own order until a barista claims it.
 #[utoipa::path(
     put,
     path = "/orders/cancel/{id}",
@@ -304,6 +309,7 @@ pub async fn complete_order(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
+        (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -316,13 +322,10 @@ pub async fn complete_order(
 )]
 pub async fn cancel_order(
     State(state): State<AppState>,
-    Barista(barista): Barista,
+    Caller(actor): Caller,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    let order = act(&state, &barista, &id, Action::Cancel).await?;
-    Ok(Json(CompatOrderResult {
-        result: CompatOrder::from(&order),
-    }))
+) -> TransitionResult {
+    answer(act(&state, &actor, &id, Action::Cancel).await?)
 }
 
 /// `make` (the default, as in the original) or `unmake`.
@@ -351,6 +354,7 @@ pub struct ClaimParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
+        (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -366,13 +370,10 @@ pub async fn claim_order(
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
     Query(params): Query<ClaimParams>,
-) -> OrderResult {
+) -> TransitionResult {
     let action = match params.action {
         None | Some(ClaimAction::Make) => Action::Make,
         Some(ClaimAction::Unmake) => Action::Unmake,
     };
-    let order = act(&state, &barista, &id, action).await?;
-    Ok(Json(CompatOrderResult {
-        result: CompatOrder::from(&order),
-    }))
+    answer(act(&state, &Actor::Barista(barista), &id, action).await?)
 }

@@ -17,9 +17,12 @@ use crate::inbound::http::openapi::{
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::inbound::http::views::DrinkSubmissionSchema;
-use crate::inbound::http::views::{OrderListBody, OrderListView, OrderView, StartedView};
+use crate::inbound::http::views::{
+    OrderListBody, OrderListView, OrderView, StartedView, transition,
+};
 
 type OrderResult = Result<Json<OrderView>, ApiError>;
+type TransitionResult = Result<axum::response::Response, ApiError>;
 type ListResult = Result<Json<OrderListBody>, ApiError>;
 
 const DEFAULT_LIMIT: usize = 20;
@@ -256,6 +259,7 @@ pub async fn get_order(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Submitted; the workflow is resumed", body = OrderView),
+        (status = 202, description = "Submitted; the workflow will be resumed (the callback waits in the outbox)", body = OrderView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
@@ -273,9 +277,9 @@ pub async fn submit_drink(
     Customer(user): Customer,
     OrderIdPath(id): OrderIdPath,
     Json(submission): Json<DrinkSubmission>,
-) -> OrderResult {
-    let order = state.service.submit_drink(&user, &id, &submission).await?;
-    Ok(Json(order.into()))
+) -> TransitionResult {
+    let t = state.service.submit_drink(&user, &id, &submission).await?;
+    Ok(transition(t, OrderView::from))
 }
 
 /// `POST /v1/orders/{order_id}/claim`: a barista starts making it.
@@ -304,8 +308,11 @@ pub async fn claim_order(
     State(state): State<AppState>,
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    Ok(Json(state.service.claim(&barista, &id).await?.into()))
+) -> TransitionResult {
+    Ok(transition(
+        state.service.claim(&barista, &id).await?,
+        OrderView::from,
+    ))
 }
 
 /// `POST /v1/orders/{order_id}/unclaim`: a barista puts it back in the queue.
@@ -334,8 +341,11 @@ pub async fn unclaim_order(
     State(state): State<AppState>,
     _barista: Barista,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    Ok(Json(state.service.unclaim(&id).await?.into()))
+) -> TransitionResult {
+    Ok(transition(
+        state.service.unclaim(&id).await?,
+        OrderView::from,
+    ))
 }
 
 /// `POST /v1/orders/{order_id}/complete`: done; resumes the workflow.
@@ -350,6 +360,7 @@ pub async fn unclaim_order(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Completed; the workflow is resumed", body = OrderView),
+        (status = 202, description = "Completed; the workflow will be resumed (the callback waits in the outbox)", body = OrderView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -364,11 +375,14 @@ pub async fn complete_order(
     State(state): State<AppState>,
     Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    Ok(Json(state.service.complete(&barista, &id).await?.into()))
+) -> TransitionResult {
+    Ok(transition(
+        state.service.complete(&barista, &id).await?,
+        OrderView::from,
+    ))
 }
 
-/// `POST /v1/orders/{order_id}/cancel`: a barista, or the owner while `created`.
+/// `POST /v1/orders/{order_id}/cancel`: a barista, or the owner until a barista claims it.
 #[utoipa::path(
     post,
     path = "/v1/orders/{order_id}/cancel",
@@ -380,6 +394,7 @@ pub async fn complete_order(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled; the workflow is released", body = OrderView),
+        (status = 202, description = "Cancelled; the workflow will be released (the callback waits in the outbox)", body = OrderView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -394,6 +409,9 @@ pub async fn cancel_order(
     State(state): State<AppState>,
     Caller(actor): Caller,
     OrderIdPath(id): OrderIdPath,
-) -> OrderResult {
-    Ok(Json(state.service.cancel(&actor, &id).await?.into()))
+) -> TransitionResult {
+    Ok(transition(
+        state.service.cancel(&actor, &id).await?,
+        OrderView::from,
+    ))
 }
