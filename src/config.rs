@@ -250,10 +250,11 @@ fn event_source(s: &str) -> Result<String, String> {
 /// How cancellations release the workflow's wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CancelMode {
-    /// `SendTaskFailure` with error `OrderCancelled`.
-    Failure,
-    /// `SendTaskSuccess` with `{"outcome": "cancelled"}`.
+    /// `SendTaskSuccess` with `{"outcome": "cancelled", "cancelled": true}` (what the
+    /// Serverlesspresso OrderProcessor expects).
     Success,
+    /// `SendTaskFailure` with error `OrderCancelled`, for workflows that catch it.
+    Failure,
 }
 
 impl From<CancelMode> for CancelCallback {
@@ -429,7 +430,7 @@ pub struct ServeArgs {
         long,
         env = "OM_CANCEL_CALLBACK",
         value_enum,
-        default_value = "failure"
+        default_value = "success"
     )]
     pub cancel_callback: CancelMode,
     /// Routes for the open-source Serverlesspresso apps: `serverlesspresso` (the original Lambda

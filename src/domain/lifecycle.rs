@@ -47,13 +47,20 @@ pub enum CallbackAction {
 }
 
 /// How a cancellation releases the workflow's wait.
+///
+/// The Serverlesspresso OrderProcessor catches nothing but `States.Timeout` on its waits, so
+/// a `SendTaskFailure` fails its execution (no `orderFinished`, an alarm): the default resumes
+/// it, as the original Order Manager did, with an output whose `cancelled` its choice after
+/// the second wait reads. A cancel while the workflow waits for the drink (`created`) then
+/// lets it go on to number the order and wait again; that second wait is released as soon as
+/// its `WaitingCompletion` arrives, and the workflow runs to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CancelCallback {
-    /// `SendTaskFailure` with error `OrderCancelled` (the default).
+    /// `SendTaskSuccess` with `{"order_id", "outcome": "cancelled", "cancelled": true}`.
     #[default]
-    Failure,
-    /// `SendTaskSuccess` with `{"order_id", "outcome": "cancelled"}`.
     Success,
+    /// `SendTaskFailure` with error `OrderCancelled`: for workflows that catch it.
+    Failure,
 }
 
 impl CancelCallback {
@@ -64,7 +71,7 @@ impl CancelCallback {
                 cause: cause.into(),
             },
             Self::Success => CallbackAction::Resume {
-                output: json!({"order_id": order_id, "outcome": "cancelled"}),
+                output: json!({"order_id": order_id, "outcome": "cancelled", "cancelled": true}),
             },
         }
     }

@@ -49,7 +49,7 @@ impl ServiceConfig {
     pub fn new(default_event: EventId) -> Self {
         Self {
             default_event,
-            cancel_callback: CancelCallback::Failure,
+            cancel_callback: CancelCallback::Success,
             callback_lease: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(300),

@@ -92,9 +92,13 @@ async fn customer_cancel_before_submitting_releases_token_one() {
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(order["state"], "cancelled");
     assert_eq!(order["cancel_reason"], "customer");
+    // The workflow's wait is resumed, as the OrderProcessor expects (it fails on a failure).
+    assert!(calls.failures().is_empty());
+    let (token, output) = calls.successes().pop().unwrap();
+    assert_eq!(token, "t-cancel-1");
     assert_eq!(
-        calls.failures(),
-        vec![("t-cancel-1".to_string(), "OrderCancelled".to_string())]
+        serde_json::from_str::<Value>(&output).unwrap(),
+        json!({"order_id": id, "outcome": "cancelled", "cancelled": true})
     );
 }
 
@@ -110,27 +114,36 @@ async fn barista_cancel_while_submitted_releases_the_wait_when_token_two_arrives
         .await;
     assert_eq!(status, StatusCode::OK, "{order}");
     assert_eq!(order["cancel_reason"], "barista");
-    assert!(calls.failures().is_empty(), "no token is held in submitted");
+    assert_eq!(
+        calls.tokens(),
+        vec!["t-sub-1"],
+        "no token is held in submitted"
+    );
 
     app.ingest_ok(&common::waiting(&id, USER, "t-sub-2", "9"), "applied")
         .await;
-    let failures = eventually("token #2 released", || async {
-        let f = calls.failures();
-        (!f.is_empty()).then_some(f)
+    let released = eventually("token #2 released", || async {
+        calls.successes().into_iter().find(|(t, _)| t == "t-sub-2")
     })
     .await;
     assert_eq!(
-        failures,
-        vec![("t-sub-2".to_string(), "OrderCancelled".to_string())]
+        serde_json::from_str::<Value>(&released.1).unwrap()["cancelled"],
+        true
     );
-    assert_eq!(app.order(&id, USER).await["state"], "cancelled");
+    let order = app.order(&id, USER).await;
+    assert_eq!(order["state"], "cancelled");
+    assert_eq!(
+        order["order_number"],
+        Value::Null,
+        "a cancelled order is not numbered"
+    );
 }
 
 #[tokio::test]
-async fn cancel_can_resume_with_success_output_when_configured() {
+async fn cancel_fails_the_wait_when_configured_for_workflows_that_catch_it() {
     let (workflow, calls) = sfn::accepting();
     let app = TestApp::spawn_with(workflow, |s| {
-        s.service.cancel_callback = order_manager::domain::lifecycle::CancelCallback::Success;
+        s.service.cancel_callback = order_manager::domain::lifecycle::CancelCallback::Failure;
     })
     .await;
     let id = app.queue_order(USER, "t-s-1", "t-s-2").await;
@@ -138,12 +151,11 @@ async fn cancel_can_resume_with_success_output_when_configured() {
         .post(&format!("/v1/orders/{id}/cancel"), &app.barista("b"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let last = calls.successes().pop().unwrap();
-    assert_eq!(last.0, "t-s-2");
     assert_eq!(
-        serde_json::from_str::<Value>(&last.1).unwrap(),
-        json!({"order_id": id, "outcome": "cancelled"})
+        calls.failures(),
+        vec![("t-s-2".to_string(), "OrderCancelled".to_string())]
     );
+    assert_eq!(calls.successes().len(), 1, "token #1 only");
 }
 
 #[tokio::test]

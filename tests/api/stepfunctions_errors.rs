@@ -347,10 +347,20 @@ async fn submission_hitting_a_gateway_error_page_answers_503_and_is_delivered_on
 
 // ---- cancellations --------------------------------------------------------------------------
 
+/// The failure mode (`OM_CANCEL_CALLBACK=failure`), for workflows that catch it.
+async fn failing_cancels(
+    workflow: std::sync::Arc<dyn order_manager::domain::ports::Workflow>,
+) -> TestApp {
+    TestApp::spawn_with(workflow, |s| {
+        s.service.cancel_callback = order_manager::domain::lifecycle::CancelCallback::Failure;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn barista_cancel_of_a_queued_order_fails_token_two_with_order_cancelled() {
     let (workflow, calls) = sfn::accepting();
-    let app = TestApp::spawn(workflow).await;
+    let app = failing_cancels(workflow).await;
     let (t1, t2) = ("TOKEN-cancel-one", "TOKEN-cancel-two");
     let id = app.queue_order(USER, t1, t2).await;
 
@@ -388,7 +398,7 @@ async fn barista_cancel_whose_token_timed_out_stays_cancelled_by_the_barista() {
         });
     let stray = stray_successes();
     let stray_fail = stray_failures();
-    let app = TestApp::spawn(sfn::workflow_with(&[&first, &failure, &stray, &stray_fail])).await;
+    let app = failing_cancels(sfn::workflow_with(&[&first, &failure, &stray, &stray_fail])).await;
     let id = app.queue_order(USER, t1, t2).await;
 
     let (status, body) = app
