@@ -79,7 +79,9 @@ fn detail(o: &Order) -> serde_json::Value {
         "orderId": o.id,
         "userId": o.user_id,
         "eventId": o.event_id,
-        "orderNumber": o.order_number.map(|n| n.get().to_string()),
+        // A number, as the barista and display apps get it from `GET /orders` and as the
+        // sample's counter makes it.
+        "orderNumber": o.order_number.map(|n| n.get()),
         "drinkOrder": o.drink.as_ref().map(|d| json!({
             "drink": d.name,
             "modifiers": d.modifiers,
@@ -88,6 +90,8 @@ fn detail(o: &Order) -> serde_json::Value {
         "baristaUserId": o.barista_user_id.as_ref().map(|b| b.to_string()).unwrap_or_default(),
         "state": o.state.as_str(),
         "cancelReason": o.cancel_reason.map(|r| r.as_str()),
+        // The change's time in epoch milliseconds: the apps show a card's age from it.
+        "TS": o.updated_at.timestamp_millis(),
     })
 }
 
@@ -108,7 +112,8 @@ mod tests {
         let n = claimed.notices[0].clone();
         assert_eq!(n.kind, NoticeKind::MakeOrder);
         assert_eq!(n.detail["baristaUserId"], "bob");
-        assert_eq!(n.detail["orderNumber"], "7");
+        assert_eq!(n.detail["orderNumber"], 7);
+        assert_eq!(n.detail["TS"], claimed.order.updated_at.timestamp_millis());
         assert_eq!(n.detail["version"], 4);
         assert_eq!(n.detail["noticeId"].as_str().unwrap().len(), 36);
         let released = claimed.order.unclaim(now()).unwrap().unwrap();

@@ -234,7 +234,13 @@ fn assert_event(event: &Value, order_id: &str, expected: (&str, &str, &str), sou
     assert_eq!(d["orderId"], order_id, "{event}");
     assert_eq!(d["userId"], USER, "{event}");
     assert_eq!(d["eventId"], "NYC", "{event}");
-    assert_eq!(d["orderNumber"], "42", "{event}");
+    assert_eq!(d["orderNumber"], 42, "{event}");
+    let ts = d["TS"].as_i64().expect("TS in epoch milliseconds");
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        (now - 60_000..=now).contains(&ts),
+        "TS is the change's time: {event}"
+    );
     assert_eq!(d["drinkOrder"]["drink"], "Latte", "{event}");
     assert_eq!(d["drinkOrder"]["modifiers"], json!(["Oat"]), "{event}");
     assert_eq!(d["baristaUserId"], barista, "{event}");
