@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{CompatMode, EventsKind, ServeArgs, StoreConfig, WorkflowKind};
+use crate::config::{CompatMode, EventsKind, ServeArgs, StartInputMode, StoreConfig, WorkflowKind};
 use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::EnvelopeId;
 use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
@@ -27,7 +27,7 @@ use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
 use crate::outbound::eventbridge::EventBridgePublisher;
 use crate::outbound::no_events::LogOnlyPublisher;
 use crate::outbound::sqlite::SqliteStore;
-use crate::outbound::stepfunctions::StepFunctionsWorkflow;
+use crate::outbound::stepfunctions::{StartInput, StepFunctionsWorkflow};
 
 /// Everything the service needs to start, already validated.
 #[derive(Debug, Clone)]
@@ -38,8 +38,10 @@ pub struct Settings {
     /// The embedded processor's database and waits (with `OM_WORKFLOW=embedded`).
     pub processor_store: StoreConfig,
     pub processor: ProcessorConfig,
-    /// The OrderProcessor state machine `POST /v1/orders` starts (with Step Functions).
+    /// The OrderProcessor state machine `POST /v1/orders` starts (with Step Functions), and
+    /// with what.
     pub order_processor_arn: Option<String>,
+    pub order_processor_input: StartInput,
     /// Where the `OrderManager.*` events go, and on which bus, with which source.
     pub events: EventsKind,
     pub event_bus: String,
@@ -78,6 +80,12 @@ impl Settings {
                 barista_timeout: args.barista_timeout.0,
             },
             order_processor_arn: args.order_processor_arn.clone(),
+            order_processor_input: match args.order_processor_input {
+                StartInputMode::Validator => StartInput::ValidatorEvent {
+                    source: args.event_source.clone(),
+                },
+                StartInputMode::Flat => StartInput::Flat,
+            },
             events: args.events(),
             event_bus: args.event_bus.clone(),
             event_source: args.event_source.clone(),
@@ -219,7 +227,10 @@ pub async fn connect_workflow(
             );
             let sfn = StepFunctionsWorkflow::from_env()
                 .await
-                .with_order_processor(settings.order_processor_arn.clone());
+                .with_order_processor(
+                    settings.order_processor_arn.clone(),
+                    settings.order_processor_input.clone(),
+                );
             Ok((Arc::new(sfn), None))
         }
     }

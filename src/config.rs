@@ -247,6 +247,16 @@ fn event_source(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// What `POST /v1/orders` starts the OrderProcessor with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartInputMode {
+    /// The `Validator.NewOrder` event (`$.detail.orderId`, `$.detail.userId`,
+    /// `$.detail.bucket.eventId`).
+    Validator,
+    /// `{"orderId", "userId", "eventId"}`.
+    Flat,
+}
+
 /// How cancellations release the workflow's wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CancelMode {
@@ -366,6 +376,16 @@ pub struct ServeArgs {
     /// are named by order id). Without it, `POST /v1/orders` answers 404.
     #[arg(long, env = "OM_ORDER_PROCESSOR_ARN")]
     pub order_processor_arn: Option<String>,
+    /// Step Functions: what the OrderProcessor is started with: `validator` (the
+    /// `Validator.NewOrder` event, as the Serverlesspresso sample's rule starts it) or `flat`
+    /// (`{"orderId", "userId", "eventId"}`).
+    #[arg(
+        long,
+        env = "OM_ORDER_PROCESSOR_INPUT",
+        value_enum,
+        default_value = "validator"
+    )]
+    pub order_processor_input: StartInputMode,
     /// API key the EventBridge connection sends on `POST /v1/events`. Without any ingest
     /// credential, ingest is refused. Prefer the environment variable.
     #[arg(long, env = "OM_INGEST_API_KEY", hide_env_values = true)]

@@ -28,6 +28,49 @@ pub struct StepFunctionsWorkflow {
     client: Client,
     /// The OrderProcessor state machine that `POST /v1/orders` starts, if any.
     order_processor: Option<String>,
+    /// What its executions are started with.
+    input: StartInput,
+}
+
+/// The input `POST /v1/orders` starts the OrderProcessor with (`OM_ORDER_PROCESSOR_INPUT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartInput {
+    /// What the Serverlesspresso sample's rule starts it with: the whole `Validator.NewOrder`
+    /// event the QR validator puts on the bus. The machine reads `$.detail.orderId`,
+    /// `$.detail.userId` and `$.detail.bucket.eventId` (the coffee event also in
+    /// `$.detail.eventId`).
+    ValidatorEvent {
+        /// The event's `source` (`OM_EVENT_SOURCE`).
+        source: String,
+    },
+    /// `{"orderId", "userId", "eventId"}`, for a workflow of one's own.
+    Flat,
+}
+
+impl StartInput {
+    /// The execution input for a new order.
+    pub fn for_order(&self, order: &OrderId, user: &UserId, event: &EventId) -> serde_json::Value {
+        match self {
+            Self::Flat => serde_json::json!({"orderId": order, "userId": user, "eventId": event}),
+            Self::ValidatorEvent { source } => serde_json::json!({
+                "version": "0",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "detail-type": "Validator.NewOrder",
+                "source": source,
+                "account": "",
+                "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "region": "",
+                "resources": [],
+                "detail": {
+                    "Message": "A new order was placed.",
+                    "orderId": order,
+                    "userId": user,
+                    "eventId": event,
+                    "bucket": {"eventId": event},
+                },
+            }),
+        }
+    }
 }
 
 impl StepFunctionsWorkflow {
@@ -35,12 +78,19 @@ impl StepFunctionsWorkflow {
         Self {
             client,
             order_processor: None,
+            input: StartInput::Flat,
         }
     }
 
-    /// Lets the service start orders: executions of this state machine, named by order id.
-    pub fn with_order_processor(mut self, state_machine_arn: Option<String>) -> Self {
+    /// Lets the service start orders: executions of this state machine, named by order id,
+    /// started with `input`.
+    pub fn with_order_processor(
+        mut self,
+        state_machine_arn: Option<String>,
+        input: StartInput,
+    ) -> Self {
         self.order_processor = state_machine_arn;
+        self.input = input;
         self
     }
 
@@ -131,7 +181,7 @@ impl Workflow for StepFunctionsWorkflow {
         let Some(arn) = &self.order_processor else {
             return Err(StartError::NotConfigured);
         };
-        let input = serde_json::json!({"orderId": order, "userId": user, "eventId": event});
+        let input = self.input.for_order(order, user, event);
         match self
             .client
             .start_execution()
@@ -177,5 +227,34 @@ impl Workflow for StepFunctionsWorkflow {
             .await
             .map(|_| ())
             .map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_input_is_the_validator_s_event_or_flat() {
+        let (o, u, e) = (
+            OrderId::parse("o-1").unwrap(),
+            UserId::parse("alice").unwrap(),
+            EventId::parse("NYC").unwrap(),
+        );
+        let flat = StartInput::Flat.for_order(&o, &u, &e);
+        assert_eq!(
+            flat,
+            serde_json::json!({"orderId": "o-1", "userId": "alice", "eventId": "NYC"})
+        );
+        let event = StartInput::ValidatorEvent {
+            source: "shop".into(),
+        }
+        .for_order(&o, &u, &e);
+        assert_eq!(event["detail-type"], "Validator.NewOrder");
+        assert_eq!(event["source"], "shop");
+        assert_eq!(event["detail"]["orderId"], "o-1");
+        assert_eq!(event["detail"]["userId"], "alice");
+        assert_eq!(event["detail"]["bucket"]["eventId"], "NYC");
+        assert!(chrono::DateTime::parse_from_rfc3339(event["time"].as_str().unwrap()).is_ok());
     }
 }

@@ -177,7 +177,12 @@ async fn with_step_functions_orders_start_a_named_execution_or_404() {
     let sfn_workflow = order_manager::outbound::stepfunctions::StepFunctionsWorkflow::new(
         aws_smithy_mocks::mock_client!(aws_sdk_sfn, aws_smithy_mocks::RuleMode::MatchAny, &[&rule]),
     )
-    .with_order_processor(Some(arn.to_string()));
+    .with_order_processor(
+        Some(arn.to_string()),
+        order_manager::outbound::stepfunctions::StartInput::ValidatorEvent {
+            source: "awsserverlessda.serverlesspresso".into(),
+        },
+    );
     let app = TestApp::spawn(std::sync::Arc::new(sfn_workflow)).await;
     let res = app
         .http
@@ -198,8 +203,19 @@ async fn with_step_functions_orders_start_a_named_execution_or_404() {
     let calls = names.lock().unwrap().clone();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].0, id, "the execution is named by the order id");
+    // The input the sample's OrderProcessor reads: the `Validator.NewOrder` event.
+    let input = &calls[0].1;
+    assert_eq!(input["detail-type"], "Validator.NewOrder", "{input}");
     assert_eq!(
-        calls[0].1,
-        json!({"orderId": id, "userId": "alice", "eventId": "default"})
+        input["source"], "awsserverlessda.serverlesspresso",
+        "{input}"
+    );
+    assert_eq!(input["detail"]["orderId"], id, "{input}");
+    assert_eq!(input["detail"]["userId"], "alice", "{input}");
+    assert_eq!(input["detail"]["bucket"]["eventId"], "default", "{input}");
+    assert_eq!(input["detail"]["eventId"], "default", "{input}");
+    assert!(
+        input["id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{input}"
     );
 }

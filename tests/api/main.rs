@@ -13,6 +13,7 @@ mod hardening;
 mod ingest;
 mod openapi;
 mod operations;
+mod order_processor_moto;
 mod races;
 mod stepfunctions_errors;
 mod stepfunctions_moto;

@@ -293,13 +293,17 @@ async fn submission_and_completion_resume_a_real_execution_to_succeeded() {
     wf.delete().await;
 }
 
+/// `OM_CANCEL_CALLBACK=failure`, for a workflow that catches it (this one does not).
 #[tokio::test]
-async fn barista_cancel_of_a_queued_order_fails_the_real_execution() {
+async fn a_cancel_configured_to_fail_fails_the_real_execution() {
     let Some(url) = common::moto_url("the Step Functions round trip against moto") else {
         return;
     };
     let wf = MotoWorkflow::create(&url).await;
-    let app = TestApp::spawn(Arc::new(StepFunctionsWorkflow::new(wf.sfn.clone()))).await;
+    let app = TestApp::spawn_with(Arc::new(StepFunctionsWorkflow::new(wf.sfn.clone())), |s| {
+        s.service.cancel_callback = order_manager::domain::lifecycle::CancelCallback::Failure;
+    })
+    .await;
     let (order_id, execution_arn) = queued_order_of_a_real_execution(&app, &wf).await;
 
     let (status, body) = app

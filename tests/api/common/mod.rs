@@ -50,6 +50,9 @@ pub fn test_settings(dir: &TempDir) -> Settings {
         processor_store: StoreConfig::Sqlite(dir.path().join("processor.db")),
         processor: ProcessorConfig::default(),
         order_processor_arn: None,
+        order_processor_input: order_manager::outbound::stepfunctions::StartInput::ValidatorEvent {
+            source: "awsserverlessda.serverlesspresso".into(),
+        },
         events: EventsKind::None,
         event_bus: "Serverlesspresso".into(),
         event_source: "awsserverlessda.serverlesspresso".into(),
