@@ -270,6 +270,51 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
     assert_eq!(other["orders"], json!([]));
 }
 
+/// The workshop's menu, as the Serverlesspresso config service keeps it, put as it is.
+#[tokio::test]
+async fn the_config_service_s_menu_is_taken_as_it_is() {
+    let (workflow, _) = sfn::accepting();
+    let app = TestApp::spawn(workflow).await;
+    let item = json!({"PK": "menu", "value": [
+        {"drink": "Mocha", "icon": "barista-icons_mocha", "available": true,
+         "modifiers": [{"Name": "Milk", "Options": ["Whole", "Soy"]}]},
+        {"drink": "Chai", "icon": "barista-icons_chai", "available": false, "modifiers": []}
+    ]});
+    let (status, stored) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/menu?event_id=NYC",
+            Some(&app.barista("b")),
+            Some(&item),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["drinks"][0]["name"], "Mocha", "{stored}");
+    assert_eq!(
+        stored["drinks"][0]["modifiers"][0]["options"],
+        json!(["Whole", "Soy"])
+    );
+    let customer = app.customer(USER);
+    let id = app.start_order(USER, "t-config-menu").await;
+    let (status, body) = app
+        .submit(&id, &customer, json!({"drink": "Chai", "modifiers": []}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unavailable: {body}"
+    );
+    let (status, body) = app
+        .submit(
+            &id,
+            &customer,
+            json!({"drink": "Mocha", "modifiers": ["Soy"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["drink"]["icon"], "barista-icons_mocha");
+}
+
 #[tokio::test]
 async fn baristas_replace_the_menu_and_submissions_follow_it() {
     let (workflow, _) = sfn::accepting();

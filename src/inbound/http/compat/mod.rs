@@ -4,6 +4,7 @@
 //!
 //! - `handlers`: the routes, each a translation onto the same service calls as `/v1`.
 //! - `views`: the original bodies (`{"result": ...}`, the DynamoDB item names).
+//! - `menu`: the config service's menu format, which `PUT /v1/menu` also takes.
 //!
 //! Where the originals answered `200` for a failure (or crashed), these routes answer an honest
 //! 4xx: the usual problem+json body, plus `"result": null` so that code reading `data.result`
@@ -11,6 +12,7 @@
 //! plain `OPTIONS` (not a CORS preflight) is answered `204` with `Allow`.
 
 pub mod handlers;
+pub mod menu;
 pub mod views;
 
 use axum::body::Body;

@@ -8,6 +8,7 @@ use crate::domain::ids::EventId;
 use crate::domain::menu::Menu;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller};
+use crate::inbound::http::compat::menu::menu_from_body;
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, Query};
 use crate::inbound::http::openapi::{
@@ -56,6 +57,11 @@ pub async fn get_menu(
 }
 
 /// `PUT /v1/menu`: a barista replaces the event's menu.
+///
+/// The body is `{"drinks": [...]}`, or
+/// the Serverlesspresso config service's menu (`[{"drink", "icon", "available",
+/// "modifiers": [{"Name", "Options"}]}]`, alone, as its `menu` item's `value`, or as a
+/// `config-<event>` item's `menu`); the answer is the menu as stored, in this service's format.
 #[utoipa::path(
     put,
     path = "/v1/menu",
@@ -79,8 +85,15 @@ pub async fn put_menu(
     State(state): State<AppState>,
     _barista: Barista,
     Query(params): Query<MenuParams>,
-    Json(menu): Json<Menu>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;
+    let menu = menu_from_body(body).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e,
+        )
+    })?;
     Ok(Json(state.service.put_menu(&event, menu).await?))
 }
