@@ -1,11 +1,49 @@
 //! Envelope records of events that change no order, and the events kept for orders whose
 //! start has not arrived (the contract of `OrderStore::record_event`).
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use rusqlite::{Connection, params};
 
 use super::map_err;
 use crate::domain::deferred::MAX_PER_ORDER;
 use crate::domain::ports::StoreError;
+
+/// The orders that have events kept, in memory, updated on the writer thread in commit order
+/// before a write is answered: every start asks, and nearly every answer is no, which then
+/// costs no read. A start reads its kept events after creating its order, so an event kept
+/// before that creation committed is in this set by then.
+#[derive(Debug, Default)]
+pub(super) struct KeptFor(Mutex<HashSet<String>>);
+
+impl KeptFor {
+    pub(super) fn load(conn: &Connection) -> Result<KeptFor, StoreError> {
+        Ok(KeptFor(Mutex::new(orders_with_kept_events(conn)?)))
+    }
+
+    pub(super) fn has(&self, order: &str) -> bool {
+        self.0.lock().expect("not poisoned").contains(order)
+    }
+
+    pub(super) fn add(&self, order: String) {
+        self.0.lock().expect("not poisoned").insert(order);
+    }
+
+    pub(super) fn replace(&self, orders: HashSet<String>) {
+        *self.0.lock().expect("not poisoned") = orders;
+    }
+}
+
+/// Every order with an event kept (the table is small: see [`prune`]).
+pub(super) fn orders_with_kept_events(conn: &Connection) -> Result<HashSet<String>, StoreError> {
+    conn.prepare_cached("SELECT DISTINCT order_id FROM deferred_events")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))?
+                .collect::<Result<HashSet<String>, _>>()
+        })
+        .map_err(map_err)
+}
 
 /// Records `envelope` and, with `defer` (the order and its encoded event), keeps the event
 /// unless the order has [`MAX_PER_ORDER`] kept already. Whether it was kept.

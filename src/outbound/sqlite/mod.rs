@@ -63,6 +63,8 @@ pub struct SqliteStore {
     tail: Arc<ChangeTail>,
     /// The menus, in memory: every drink submission is checked against one.
     menus: Arc<Menus>,
+    /// Which orders have events kept for them: every start asks.
+    kept_for: Arc<deferred::KeptFor>,
     readers: Arc<ReadPool>,
     path: PathBuf,
 }
@@ -84,12 +86,14 @@ impl SqliteStore {
         let open = Arc::new(OpenOrders::load(&conn)?);
         let tail = Arc::new(ChangeTail::load(&conn, change_tail::CAPACITY)?);
         let menus = Arc::new(Menus::load(&conn)?);
+        let kept_for = Arc::new(deferred::KeptFor::load(&conn)?);
         Ok(SqliteStore {
             writer: Writer::start(conn, path)?,
             open,
             pages: Arc::default(),
             tail,
             menus,
+            kept_for,
             readers: ReadPool::new(path.to_path_buf(), 16),
             path: path.to_path_buf(),
         })
@@ -227,12 +231,24 @@ impl OrderStore for SqliteStore {
             .unwrap_or_default();
         let defer = defer.map(crate::domain::deferred::encode);
         let now = micros(now);
+        let kept_for = self.kept_for.clone();
+        let kept_order = order.clone();
         self.writer
-            .write(move |conn| deferred::record(conn, &envelope, &order, defer.as_deref(), now))
+            .write_then(
+                move |conn| deferred::record(conn, &envelope, &order, defer.as_deref(), now),
+                move |kept| {
+                    if *kept {
+                        kept_for.add(kept_order);
+                    }
+                },
+            )
             .await
     }
 
     async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
+        if !self.kept_for.has(order.as_str()) {
+            return Ok(Vec::new());
+        }
         let order = order.to_string();
         let encoded = self
             .readers
@@ -258,18 +274,23 @@ impl OrderStore for SqliteStore {
     /// In small transactions (see [`prune`]), so that writes go on between them.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = micros(before);
-        let mut gone = self
+        let kept_for = self.kept_for.clone();
+        let (mut gone, _) = self
             .writer
-            .write(move |conn| {
-                let mut gone = 0;
-                for sql in [
-                    "DELETE FROM callbacks WHERE status <> 'pending' AND updated_at < ?1",
-                    "DELETE FROM notices WHERE status <> 'pending' AND updated_at < ?1",
-                ] {
-                    gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
-                }
-                Ok(gone + deferred::prune(conn, before)?)
-            })
+            .write_then(
+                move |conn| {
+                    let mut gone = 0;
+                    for sql in [
+                        "DELETE FROM callbacks WHERE status <> 'pending' AND updated_at < ?1",
+                        "DELETE FROM notices WHERE status <> 'pending' AND updated_at < ?1",
+                    ] {
+                        gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
+                    }
+                    gone += deferred::prune(conn, before)?;
+                    Ok((gone, deferred::orders_with_kept_events(conn)?))
+                },
+                move |(_, still_kept)| kept_for.replace(still_kept.clone()),
+            )
             .await?;
         let mut after: Option<String> = None;
         loop {

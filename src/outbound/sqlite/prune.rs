@@ -161,5 +161,11 @@ mod tests {
         assert!(store.deferred_events(&o_old).await.unwrap().is_empty());
         assert_eq!(store.deferred_events(&o_new).await.unwrap().len(), 1);
         assert!(store.event_seen(&new).await.unwrap());
+        // Which orders have events kept is known again after a restart.
+        let path = store.path().to_path_buf();
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.deferred_events(&o_new).await.unwrap().len(), 1);
+        assert!(store.deferred_events(&o_old).await.unwrap().is_empty());
     }
 }
