@@ -144,12 +144,14 @@ impl Probe {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        // Another drink for a submitted order: a conflict, logged.
+        let other = json!({"drink": "Latte", "modifiers": ["Soy"]});
         let (status, _) = self
             .as_user(
                 Method::PUT,
                 &format!("{order}/drink"),
                 customer,
-                Some(&drink),
+                Some(&other),
             )
             .await;
         assert_eq!(status, StatusCode::CONFLICT);
