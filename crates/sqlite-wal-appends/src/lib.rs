@@ -52,6 +52,10 @@ use rusqlite::ffi;
 mod reserve;
 use reserve::Reserve;
 
+/// Crash tests: a VFS that loses what was not synced (feature `power-cut`, for tests only).
+#[cfg(any(test, feature = "power-cut"))]
+pub mod power_cut;
+
 /// The name connections open the VFS by.
 pub const NAME: &str = "order-manager-wal";
 const NAME_C: &CStr = c"order-manager-wal";
