@@ -247,6 +247,24 @@ fn event_source(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// When SQLite syncs its WAL (`OM_SQLITE_SYNC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSync {
+    /// Each commit, before its writes are answered.
+    Full,
+    /// At checkpoints only.
+    Normal,
+}
+
+impl From<SqliteSync> for crate::outbound::sqlite::Durability {
+    fn from(s: SqliteSync) -> Self {
+        match s {
+            SqliteSync::Full => Self::Full,
+            SqliteSync::Normal => Self::Normal,
+        }
+    }
+}
+
 /// What `POST /v1/orders` starts the OrderProcessor with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StartInputMode {
@@ -356,6 +374,11 @@ pub struct ServeArgs {
     /// a different value on an existing table stops start-up.
     #[arg(long, env = "OM_DYNAMODB_SHARDS", default_value = "8", value_parser = dynamodb_shards)]
     pub dynamodb_shards: u32,
+    /// SQLite (the order store and the embedded processor's): `full` (an acknowledged write
+    /// is on stable storage: it survives a power cut) or `normal` (it survives a crash of
+    /// the process; a power cut may lose the last second or so of them).
+    #[arg(long, env = "OM_SQLITE_SYNC", value_enum, default_value = "full")]
+    pub sqlite_sync: SqliteSync,
     /// DynamoDB: create or update the table at start-up, as `order-manager migrate` does
     /// (for local use; in production, run `migrate` once per deployment).
     #[arg(long, env = "OM_CREATE_TABLE", value_parser = create_table, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]

@@ -257,7 +257,12 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_database(&dir.path().join("p.db"), super::super::MIGRATIONS).unwrap();
+        let conn = open_database(
+            &dir.path().join("p.db"),
+            super::super::MIGRATIONS,
+            crate::outbound::sqlite::Durability::Full,
+        )
+        .unwrap();
         (dir, conn)
     }
 

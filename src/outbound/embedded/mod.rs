@@ -26,7 +26,7 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
-use crate::outbound::sqlite::{Migration, ReadPool, Writer, map_err, open_database};
+use crate::outbound::sqlite::{Durability, Migration, ReadPool, Writer, map_err, open_database};
 
 const MIGRATIONS: &[Migration] = &[
     (
@@ -53,6 +53,8 @@ pub struct ProcessorConfig {
     pub customer_timeout: Duration,
     /// How long a queued order waits for the barista (the workflow's 15 minutes).
     pub barista_timeout: Duration,
+    /// What its acknowledged steps survive (`OM_SQLITE_SYNC`, as the order store).
+    pub durability: Durability,
 }
 
 impl Default for ProcessorConfig {
@@ -60,6 +62,7 @@ impl Default for ProcessorConfig {
         Self {
             customer_timeout: Duration::from_secs(300),
             barista_timeout: Duration::from_secs(900),
+            durability: Durability::Full,
         }
     }
 }
@@ -101,7 +104,7 @@ const DELIVERY_BATCH: usize = 50;
 impl EmbeddedProcessor {
     /// Opens (creating if needed) the processor's database at `path`.
     pub fn open(path: &Path, cfg: ProcessorConfig) -> Result<Arc<EmbeddedProcessor>, StoreError> {
-        let conn = open_database(path, MIGRATIONS)?;
+        let conn = open_database(path, MIGRATIONS, cfg.durability)?;
         // A small page cache: every key it writes grows at one end (time-ordered ids and
         // tokens, sequence numbers), so the pages it rewrites are few. SQLite's default of
         // 2 MiB was resident for nothing (the flow at 128 connections: peak 51 -> 46 MB).
@@ -395,6 +398,7 @@ mod tests {
         let cfg = ProcessorConfig {
             customer_timeout: Duration::from_millis(1),
             barista_timeout: Duration::from_secs(900),
+            durability: Durability::Full,
         };
         let p = EmbeddedProcessor::open(&dir.path().join("p.db"), cfg).unwrap();
         let (user, event) = (
@@ -499,6 +503,7 @@ mod tests {
         let cfg = ProcessorConfig {
             customer_timeout: Duration::from_millis(1),
             barista_timeout: Duration::from_secs(900),
+            durability: Durability::Full,
         };
         let (o, u, e) = ids();
         {

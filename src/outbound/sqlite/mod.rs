@@ -25,6 +25,7 @@ mod writer;
 
 pub(crate) use pool::ReadPool;
 pub(crate) use rows::micros;
+pub use schema::Durability;
 pub(crate) use schema::{Migration, open_database};
 pub(crate) use writer::Writer;
 
@@ -70,9 +71,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed) the database at `path` and applies pending migrations;
+    /// every acknowledged write survives a power cut ([`Durability::Full`]).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = open_database(path, schema::MIGRATIONS)?;
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// [`SqliteStore::open`] with the durability of its writes chosen.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let conn = open_database(path, schema::MIGRATIONS, durability)?;
         // One process owns an SQLite store, so every lease found at start-up belongs to a
         // process that is gone: hand its callbacks and notices out again now rather than when
         // the leases run out (the callbacks stay marked in flight: their outcome is unknown).

@@ -372,6 +372,7 @@ mod tests {
         let conn = crate::outbound::sqlite::open_database(
             &dir.path().join("orders.db"),
             crate::outbound::sqlite::schema::MIGRATIONS,
+            crate::outbound::sqlite::Durability::Full,
         )
         .unwrap();
         let plan: Vec<String> = conn

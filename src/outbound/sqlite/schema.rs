@@ -48,10 +48,36 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// What an acknowledged write survives (`OM_SQLITE_SYNC`): when the writer connection syncs
+/// the WAL. Readers never write, so it is the writer's alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: each commit's WAL frames are on stable storage (`fsync`) before
+    /// the commit returns, so before any write in it is answered: an acknowledged write
+    /// survives a power cut or an OS crash. One sync per group commit, not per request.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the WAL is synced only when a checkpoint copies it back. An
+    /// acknowledged write survives a crash of the process (`kill -9`), but a power cut or an
+    /// OS crash may lose the writes committed since the last checkpoint's sync (typically
+    /// the last second or so), whose answers were sent.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Opens the writer connection of a database, creating the file, and applies `migrations`.
 pub(crate) fn open_database(
     path: &Path,
     migrations: &[Migration],
+    durability: Durability,
 ) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -63,11 +89,12 @@ pub(crate) fn open_database(
     let mut conn =
         Connection::open_with_flags_and_vfs(path, OpenFlags::default(), sqlite_wal_appends::NAME)
             .map_err(map_err)?;
-    // WAL: readers never block the writer. synchronous=NORMAL: a committed transaction
-    // survives a crash of the process (kill -9); only a power loss may lose the last commits.
+    // WAL: readers never block the writer. How far a commit is synced: see `Durability`.
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(map_err)?;
     configure(&conn)?;
+    conn.pragma_update(None, "synchronous", durability.pragma())
+        .map_err(map_err)?;
     // Every write runs in a savepoint of the group commit (see `writer`), and SQLite keeps the
     // pages a savepoint may have to restore in a statement journal, which spills to a temporary
     // file past 64 KiB: a dozen writes to a commit made that a `pwrite` per page, a third of the
@@ -160,7 +187,7 @@ mod tests {
             .position(|(name, _)| *name == "0007_callback_tokens_by_order")
             .unwrap();
         {
-            let conn = open_database(&path, &MIGRATIONS[..before]).unwrap();
+            let conn = open_database(&path, &MIGRATIONS[..before], Durability::Full).unwrap();
             conn.execute_batch(
                 "INSERT INTO callbacks (callback_id, order_id, token, token_digest, action,
                      expires_order, status, attempts, next_attempt_at, last_error, created_at,
@@ -170,7 +197,7 @@ mod tests {
             )
             .unwrap();
         }
-        let conn = open_database(&path, MIGRATIONS).unwrap();
+        let conn = open_database(&path, MIGRATIONS, Durability::Full).unwrap();
         let rows: Vec<(i64, String, String, i64, i64, bool, bool)> = conn
             .prepare(
                 "SELECT callback_id, order_id, status, attempts, next_attempt_at,

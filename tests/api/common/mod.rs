@@ -31,7 +31,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     /// Holds the SQLite file; removed when the test ends.
-    dir: TempDir,
+    dir: Arc<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -139,7 +139,7 @@ impl TestApp {
         publisher: Arc<dyn EventPublisher>,
         tweak: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut settings = test_settings(&dir);
         tweak(&mut settings);
         let store = test_store(&settings).await;
@@ -154,7 +154,14 @@ impl TestApp {
 
     /// With the embedded order processor as the workflow, as `cargo run` has it.
     pub async fn spawn_embedded(tweak: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_embedded_in(Arc::new(tempfile::tempdir().unwrap()), tweak).await
+    }
+
+    /// As [`TestApp::spawn_embedded`], with its files in `dir` (which the caller may keep).
+    pub async fn spawn_embedded_in(
+        dir: Arc<TempDir>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let mut settings = test_settings(&dir);
         settings.workflow = WorkflowKind::Embedded;
         tweak(&mut settings);
@@ -169,7 +176,8 @@ impl TestApp {
         Self::start(dir, settings, backends).await
     }
 
-    async fn start(dir: TempDir, settings: Settings, backends: Backends) -> TestApp {
+    /// Serves `backends` with `settings`, its files in `dir`.
+    pub async fn start(dir: Arc<TempDir>, settings: Settings, backends: Backends) -> TestApp {
         let app = Application::build_with(settings, backends).await.unwrap();
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel();
