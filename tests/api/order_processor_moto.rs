@@ -166,15 +166,7 @@ struct Shop {
 }
 
 async fn open_shop(url: &str, beats: Heartbeats) -> Shop {
-    // The interpreter must be on before the state machine is created.
-    let res = reqwest::Client::new()
-        .post(format!("{url}/moto-api/config"))
-        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("moto at {url} does not answer: {e}"));
-    assert!(res.status().is_success(), "moto config: {}", res.status());
-    let conf = common::moto_config(url);
+    let conf = common::moto_with_interpreter(url).await;
     let (ddb, events, sqs, sfn) = (
         aws_sdk_dynamodb::Client::new(&conf),
         aws_sdk_eventbridge::Client::new(&conf),
@@ -553,59 +545,54 @@ async fn a_customer_s_cancel_before_the_drink_releases_both_waits() {
     shop.close().await;
 }
 
-#[tokio::test]
-async fn the_customer_s_wait_times_out_and_the_order_expires() {
+/// One of the waits runs out of heartbeat: the machine announces the time-out, the order is
+/// cancelled for it, and what was waited for answers `410` afterwards.
+async fn a_wait_times_out(barista_s: bool) {
     let Some(url) = moto() else { return };
-    let shop = open_shop(
-        &url,
+    let beats = if barista_s {
+        Heartbeats {
+            customer: 300,
+            barista: 2,
+        }
+    } else {
         Heartbeats {
             customer: 2,
             barista: 900,
-        },
-    )
-    .await;
+        }
+    };
+    let shop = open_shop(&url, beats).await;
     let id = shop.start().await["order_id"].as_str().unwrap().to_string();
+    let customer = shop.app.customer(USER);
+    if barista_s {
+        let (status, _) = shop.app.submit(&id, &customer, latte()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
     let (status, events) = shop.ended(&id, "OrderProcessor.OrderTimeOut").await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{events:?}");
     let order = shop.state(&id, "cancelled").await;
-    assert_eq!(order["cancel_reason"], "customer_timeout", "{order}");
-    let (status, body) = shop
-        .app
-        .submit(&id, &shop.app.customer(USER), latte())
-        .await;
+    let reason = if barista_s {
+        "barista_timeout"
+    } else {
+        "customer_timeout"
+    };
+    assert_eq!(order["cancel_reason"], reason, "{order}");
+    let (status, body) = if barista_s {
+        let complete = format!("/v1/orders/{id}/complete");
+        shop.app.post(&complete, &shop.app.barista(BARISTA)).await
+    } else {
+        shop.app.submit(&id, &customer, latte()).await
+    };
     assert_eq!(status, StatusCode::GONE, "{body}");
     assert_eq!(body["code"], "order_expired");
     shop.close().await;
 }
 
 #[tokio::test]
+async fn the_customer_s_wait_times_out_and_the_order_expires() {
+    a_wait_times_out(false).await;
+}
+
+#[tokio::test]
 async fn the_barista_s_wait_times_out_and_the_order_expires() {
-    let Some(url) = moto() else { return };
-    let shop = open_shop(
-        &url,
-        Heartbeats {
-            customer: 300,
-            barista: 2,
-        },
-    )
-    .await;
-    let id = shop.start().await["order_id"].as_str().unwrap().to_string();
-    let (status, _) = shop
-        .app
-        .submit(&id, &shop.app.customer(USER), latte())
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, events) = shop.ended(&id, "OrderProcessor.OrderTimeOut").await;
-    assert_eq!(status, ExecutionStatus::Succeeded, "{events:?}");
-    let order = shop.state(&id, "cancelled").await;
-    assert_eq!(order["cancel_reason"], "barista_timeout", "{order}");
-    let (status, body) = shop
-        .app
-        .post(
-            &format!("/v1/orders/{id}/complete"),
-            &shop.app.barista(BARISTA),
-        )
-        .await;
-    assert_eq!(status, StatusCode::GONE, "{body}");
-    shop.close().await;
+    a_wait_times_out(true).await;
 }

@@ -41,16 +41,7 @@ struct TaskMessage {
 
 impl MotoWorkflow {
     async fn create(url: &str) -> MotoWorkflow {
-        // The interpreter must be on before the state machine is created.
-        let res = reqwest::Client::new()
-            .post(format!("{url}/moto-api/config"))
-            .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("moto at {url} does not answer: {e}"));
-        assert!(res.status().is_success(), "moto config: {}", res.status());
-
-        let conf = common::moto_config(url);
+        let conf = common::moto_with_interpreter(url).await;
         let sfn = aws_sdk_sfn::Client::new(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
 

@@ -105,6 +105,19 @@ pub fn moto_config(url: &str) -> aws_config::SdkConfig {
         .build()
 }
 
+/// The moto configuration, with moto's Step Functions interpreter switched on (it must be on
+/// before a state machine is created: executions then run).
+pub async fn moto_with_interpreter(url: &str) -> aws_config::SdkConfig {
+    let res = reqwest::Client::new()
+        .post(format!("{url}/moto-api/config"))
+        .json(&json!({"stepfunctions": {"execute_state_machine": true}}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto at {url} does not answer: {e}"));
+    assert!(res.status().is_success(), "moto config: {}", res.status());
+    moto_config(url)
+}
+
 /// The store the suite runs on: the settings' SQLite file, or, with `OM_TEST_STORE=dynamodb`
 /// (as `scripts/test` runs the suite a second time), a fresh table on moto.
 async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
