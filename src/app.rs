@@ -26,7 +26,7 @@ use crate::outbound::dynamodb::DynamoStore;
 use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
 use crate::outbound::eventbridge::EventBridgePublisher;
 use crate::outbound::no_events::LogOnlyPublisher;
-use crate::outbound::sqlite::{Durability, SqliteStore};
+use crate::outbound::sqlite::{SqliteOptions, SqliteStore};
 use crate::outbound::stepfunctions::{StartInput, StepFunctionsWorkflow};
 
 /// Everything the service needs to start, already validated.
@@ -78,7 +78,7 @@ impl Settings {
             processor: ProcessorConfig {
                 customer_timeout: args.customer_timeout.0,
                 barista_timeout: args.barista_timeout.0,
-                durability: args.sqlite_sync.into(),
+                sqlite: args.sqlite(),
             },
             order_processor_arn: args.order_processor_arn.clone(),
             order_processor_input: match args.order_processor_input {
@@ -113,8 +113,8 @@ pub struct StoreOptions {
     pub dynamodb_shards: u32,
     /// Create or update the table before use, as `order-manager migrate` does.
     pub create_table: bool,
-    /// SQLite: what an acknowledged write survives.
-    pub sqlite_durability: Durability,
+    /// SQLite: what an acknowledged write survives, and how it is written.
+    pub sqlite: SqliteOptions,
 }
 
 impl Default for StoreOptions {
@@ -122,7 +122,7 @@ impl Default for StoreOptions {
         Self {
             dynamodb_shards: crate::outbound::dynamodb::DEFAULT_SHARDS,
             create_table: false,
-            sqlite_durability: Durability::Full,
+            sqlite: SqliteOptions::default(),
         }
     }
 }
@@ -139,10 +139,9 @@ pub async fn open_store_with(
 ) -> anyhow::Result<Arc<dyn OrderStore>> {
     match config {
         StoreConfig::Sqlite(path) => {
-            let store =
-                SqliteStore::open_with(path, options.sqlite_durability).with_context(|| {
-                    format!("cannot open the SQLite store {} (OM_STORE)", path.display())
-                })?;
+            let store = SqliteStore::open_with(path, options.sqlite).with_context(|| {
+                format!("cannot open the SQLite store {} (OM_STORE)", path.display())
+            })?;
             tracing::info!(store = "sqlite", path = %path.display(), "order store ready");
             Ok(Arc::new(store))
         }

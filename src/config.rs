@@ -256,6 +256,13 @@ pub enum SqliteSync {
     Normal,
 }
 
+/// Whether a feature is on (`on`) or off (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 impl From<SqliteSync> for crate::outbound::sqlite::Durability {
     fn from(s: SqliteSync) -> Self {
         match s {
@@ -379,6 +386,11 @@ pub struct ServeArgs {
     /// the process; a power cut may lose the last second or so of them).
     #[arg(long, env = "OM_SQLITE_SYNC", value_enum, default_value = "full")]
     pub sqlite_sync: SqliteSync,
+    /// SQLite: append each commit to the WAL in one write, through the engine's VFS (`on`),
+    /// or write it as SQLite's own VFS does (`off`). On an SQLite version the VFS was not
+    /// written for, it is off whatever this says (and a warning is logged).
+    #[arg(long, env = "OM_SQLITE_WAL_APPENDS", value_enum, default_value = "on")]
+    pub sqlite_wal_appends: Switch,
     /// DynamoDB: create or update the table at start-up, as `order-manager migrate` does
     /// (for local use; in production, run `migrate` once per deployment).
     #[arg(long, env = "OM_CREATE_TABLE", value_parser = create_table, default_value = "false", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -500,6 +512,15 @@ pub enum LogFormat {
 }
 
 impl ServeArgs {
+    /// How the embedded SQLite databases are written (`OM_SQLITE_SYNC`,
+    /// `OM_SQLITE_WAL_APPENDS`).
+    pub fn sqlite(&self) -> crate::outbound::database::SqliteOptions {
+        crate::outbound::database::SqliteOptions {
+            durability: self.sqlite_sync.into(),
+            wal_appends: self.sqlite_wal_appends == Switch::On,
+        }
+    }
+
     /// The events setting, defaulted by the workflow: no AWS with the embedded processor.
     pub fn events(&self) -> EventsKind {
         self.events.unwrap_or(match self.workflow {

@@ -62,7 +62,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let options = StoreOptions {
         dynamodb_shards: args.dynamodb_shards,
         create_table: args.create_table,
-        sqlite_durability: args.sqlite_sync.into(),
+        sqlite: args.sqlite(),
     };
     let app = Application::build_with_store_options(settings, options)
         .await

@@ -1,6 +1,6 @@
 //! Durability on acknowledgement, shown the way SQLite's own crash tests show it: the
 //! service runs on a VFS that loses every write no sync covered when the power is "cut"
-//! (`sqlite_wal_appends::power_cut`), under a load of ingests and transitions; then the files
+//! (`sqlite_engine::power_cut`), under a load of ingests and transitions; then the files
 //! are put back as their last syncs left them, and reopened.
 //!
 //! - Every write the service acknowledged before the cut is there afterwards, in the order
@@ -27,9 +27,9 @@ use order_manager::app::Backends;
 use order_manager::domain::ids::OrderId;
 use order_manager::domain::ports::OrderStore;
 use order_manager::outbound::no_events::LogOnlyPublisher;
-use order_manager::outbound::sqlite::{Durability, SqliteStore};
+use order_manager::outbound::sqlite::{Durability, SqliteOptions, SqliteStore};
 use reqwest::StatusCode;
-use sqlite_wal_appends::power_cut::PowerCut;
+use sqlite_engine::power_cut::PowerCut;
 
 /// How long the load runs before the cut.
 const LOAD: Duration = Duration::from_millis(1500);
@@ -230,7 +230,11 @@ async fn answered_while_syncs_are_held(durability: Durability) -> bool {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let power = PowerCut::watch(dir.path()).unwrap();
     let (workflow, _) = common::sfn::accepting();
-    let store = SqliteStore::open_with(&dir.path().join("orders.db"), durability).unwrap();
+    let options = SqliteOptions {
+        durability,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(&dir.path().join("orders.db"), options).unwrap();
     let backends = Backends {
         store: Arc::new(store),
         workflow,

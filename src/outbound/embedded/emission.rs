@@ -7,7 +7,7 @@ use crate::domain::events::{TimeoutCause, WorkflowEvent};
 use crate::domain::ids::{EnvelopeId, EventId, InvalidId, OrderId, OrderNumber, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::StoreError;
-use crate::outbound::sqlite::{map_err, micros};
+use crate::outbound::database::sqlite_error as map_err;
 
 /// The "execution ARN" of an embedded execution, so that the ingest logic can tell
 /// executions apart exactly as it does for Step Functions.
@@ -92,7 +92,7 @@ impl Emission {
 pub(super) fn emit(conn: &Connection, e: &Emission) -> Result<(), StoreError> {
     let json = serde_json::to_string(e)
         .map_err(|err| StoreError::Internal(format!("cannot encode an event: {err}")))?;
-    let at = micros(now());
+    let at = now().timestamp_micros();
     // Time-ordered, like the order ids (see `OrderService::start_order`): the ingest records
     // keyed by envelope id then grow at one end.
     let envelope = uuid::Uuid::now_v7().to_string();

@@ -11,7 +11,7 @@ use super::emission::{Emission, emit};
 use crate::domain::ids::{EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError};
-use crate::outbound::sqlite::{map_err, micros};
+use crate::outbound::database::sqlite_error as map_err;
 
 /// A fresh opaque task token for `order`'s execution: 384 random bits, led by the order's
 /// id, by which the execution waiting on it is found (`waiting_on`). Found through an index
@@ -66,7 +66,7 @@ pub(super) fn start(
         });
     }
     let token = new_token(order.as_str());
-    let at = micros(now());
+    let at = now().timestamp_micros();
     conn.prepare_cached(
         "INSERT INTO executions (order_id, user_id, event_id, state, token, deadline,
                                  started_at, updated_at)
@@ -78,7 +78,7 @@ pub(super) fn start(
             user.as_str(),
             event.as_str(),
             token,
-            micros(deadline),
+            deadline.timestamp_micros(),
             at
         ])
     })
@@ -129,7 +129,7 @@ pub(super) fn resume(
     let Some((order_id, event_id, state)) = waiting_on(conn, token)? else {
         return Ok(Err(timed_out()));
     };
-    let at = micros(now());
+    let at = now().timestamp_micros();
     match state.as_str() {
         "waiting_submission" => {
             let number: i64 = conn
@@ -150,7 +150,7 @@ pub(super) fn resume(
                 s.execute(params![
                     order_id,
                     next,
-                    micros(barista_deadline),
+                    barista_deadline.timestamp_micros(),
                     number,
                     output.to_string(),
                     at
@@ -191,7 +191,14 @@ fn end(conn: &Connection, order_id: &str, state: &str, completion: &str) -> Resu
             updated_at = ?4
          WHERE order_id = ?1",
     )
-    .and_then(|mut s| s.execute(params![order_id, state, completion, micros(now())]))
+    .and_then(|mut s| {
+        s.execute(params![
+            order_id,
+            state,
+            completion,
+            now().timestamp_micros()
+        ])
+    })
     .map_err(map_err)?;
     emit(
         conn,
@@ -209,7 +216,7 @@ pub(super) fn fire_timeouts(conn: &Connection, at: DateTime<Utc>) -> Result<usiz
              WHERE token IS NOT NULL AND deadline <= ?1 LIMIT 100",
         )
         .and_then(|mut s| {
-            s.query_map([micros(at)], |r| Ok((r.get(0)?, r.get(1)?)))?
+            s.query_map([at.timestamp_micros()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(map_err)?;
@@ -229,7 +236,7 @@ pub(super) fn fire_timeouts(conn: &Connection, at: DateTime<Utc>) -> Result<usiz
             s.execute(params![
                 order_id,
                 serde_json::json!({"error": "States.Timeout", "cause": cause}).to_string(),
-                micros(now())
+                now().timestamp_micros()
             ])
         })
         .map_err(map_err)?;
@@ -253,17 +260,18 @@ pub(super) fn fire_timeouts(conn: &Connection, at: DateTime<Utc>) -> Result<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::sqlite::open_database;
 
+    /// A connection to a migrated processor database.
     fn store() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_database(
-            &dir.path().join("p.db"),
-            super::super::MIGRATIONS,
-            crate::outbound::sqlite::Durability::Full,
-        )
-        .unwrap();
-        (dir, conn)
+        let path = dir.path().join("p.db");
+        let options = sqlite_engine::Options::default();
+        let migrated =
+            sqlite_engine::Database::open(&path, super::super::MIGRATIONS, options, |_| {
+                Ok::<_, StoreError>(())
+            });
+        drop(migrated.unwrap());
+        (dir, Connection::open(&path).unwrap())
     }
 
     fn token_of(conn: &Connection, order: &str) -> String {
@@ -323,7 +331,10 @@ mod tests {
             "INSERT INTO executions (order_id, user_id, event_id, state, token, deadline,
                                      started_at, updated_at)
              VALUES ('old', 'alice', 'NYC', 'waiting_submission', ?1, ?2, 0, 0)",
-            params![legacy, micros(now() + chrono::Duration::minutes(5))],
+            params![
+                legacy,
+                (now() + chrono::Duration::minutes(5)).timestamp_micros()
+            ],
         )
         .unwrap();
         let plan: String = conn

@@ -26,7 +26,8 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
-use crate::outbound::sqlite::{Durability, Migration, ReadPool, Writer, map_err, open_database};
+use crate::outbound::database::{SqliteOptions, sqlite_error as map_err};
+use sqlite_engine::{Database, Migration};
 
 const MIGRATIONS: &[Migration] = &[
     (
@@ -53,8 +54,9 @@ pub struct ProcessorConfig {
     pub customer_timeout: Duration,
     /// How long a queued order waits for the barista (the workflow's 15 minutes).
     pub barista_timeout: Duration,
-    /// What its acknowledged steps survive (`OM_SQLITE_SYNC`, as the order store).
-    pub durability: Durability,
+    /// How its database is written (`OM_SQLITE_SYNC`, `OM_SQLITE_WAL_APPENDS`, as the order
+    /// store's).
+    pub sqlite: SqliteOptions,
 }
 
 impl Default for ProcessorConfig {
@@ -62,16 +64,15 @@ impl Default for ProcessorConfig {
         Self {
             customer_timeout: Duration::from_secs(300),
             barista_timeout: Duration::from_secs(900),
-            durability: Durability::Full,
+            sqlite: SqliteOptions::default(),
         }
     }
 }
 
 pub struct EmbeddedProcessor {
-    writer: Writer,
-    /// Reads the events to deliver, beside the writer (not in its queue): the run loop is
-    /// its only reader, so one connection.
-    reader: Arc<ReadPool>,
+    /// Its database. The events to deliver are read beside the writer (not in its queue):
+    /// the run loop is its only reader, so one idle read connection.
+    db: Database,
     cfg: ProcessorConfig,
     /// Wakes the run loop when there is something to deliver.
     wake: Notify,
@@ -104,15 +105,15 @@ const DELIVERY_BATCH: usize = 50;
 impl EmbeddedProcessor {
     /// Opens (creating if needed) the processor's database at `path`.
     pub fn open(path: &Path, cfg: ProcessorConfig) -> Result<Arc<EmbeddedProcessor>, StoreError> {
-        let conn = open_database(path, MIGRATIONS, cfg.durability)?;
-        // A small page cache: every key it writes grows at one end (time-ordered ids and
-        // tokens, sequence numbers), so the pages it rewrites are few. SQLite's default of
-        // 2 MiB was resident for nothing (the flow at 128 connections: peak 51 -> 46 MB).
-        conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
-            .map_err(map_err)?;
+        let (db, ()) = Database::open(path, MIGRATIONS, cfg.sqlite.engine(1), |conn| {
+            // A small page cache: every key it writes grows at one end (time-ordered ids and
+            // tokens, sequence numbers), so the pages it rewrites are few. SQLite's default of
+            // 2 MiB was resident for nothing (the flow at 128 connections: peak 51 -> 46 MB).
+            conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
+                .map_err(map_err)
+        })?;
         Ok(Arc::new(EmbeddedProcessor {
-            writer: Writer::start(conn, path)?,
-            reader: ReadPool::new(path.to_path_buf(), 1),
+            db,
             cfg,
             wake: Notify::new(),
             delivery: Mutex::new(Delivery::default()),
@@ -164,7 +165,7 @@ impl EmbeddedProcessor {
         let forget = std::mem::take(&mut self.delivery.lock().expect("never poisoned").delivered);
         let deleted = forget.clone();
         let done = self
-            .writer
+            .db
             .write(move |conn| {
                 deleted
                     .iter()
@@ -201,9 +202,8 @@ impl EmbeddedProcessor {
             read_up_to
         };
         let pending = self
-            .reader
-            .read(move |conn| emission::pending(conn, after, DELIVERY_BATCH))
-            .await
+            .db
+            .read(|conn| emission::pending(conn, after, DELIVERY_BATCH))
             .map_err(|e| e.to_string())?;
         let last_read = pending.last().map_or(after, |(seq, _, _)| *seq);
         let mut by_order: Vec<Vec<(i64, EnvelopeId, WorkflowEvent)>> = Vec::new();
@@ -251,7 +251,7 @@ impl EmbeddedProcessor {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let r = self.writer.write(f).await?;
+        let r = self.db.write(f).await?;
         self.wake.notify_one();
         Ok(r)
     }
@@ -398,7 +398,7 @@ mod tests {
         let cfg = ProcessorConfig {
             customer_timeout: Duration::from_millis(1),
             barista_timeout: Duration::from_secs(900),
-            durability: Durability::Full,
+            sqlite: SqliteOptions::default(),
         };
         let p = EmbeddedProcessor::open(&dir.path().join("p.db"), cfg).unwrap();
         let (user, event) = (
@@ -409,11 +409,10 @@ mod tests {
         // `a` started and timed out (several events pending), then `b` started.
         p.start(&a, &user, &event).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let fired = p
-            .writer
-            .write(|conn| executions::fire_timeouts(conn, now()))
-            .await
-            .unwrap();
+        let fired =
+            p.db.write(|conn| executions::fire_timeouts(conn, now()))
+                .await
+                .unwrap();
         assert_eq!(fired, 1);
         p.start(&b, &user, &event).await.unwrap();
 
@@ -456,9 +455,8 @@ mod tests {
         let (o, u, e) = ids();
         p.start(&o, &u, &e).await.unwrap();
         assert_eq!(drain(&p, &sink).await.len(), 1);
-        let writer = p.writer.clone();
         let stored = || {
-            writer.write(|conn| {
+            p.db.write(|conn| {
                 conn.query_row("SELECT count(*) FROM emissions", [], |r| r.get::<_, i64>(0))
                     .map_err(map_err)
             })
@@ -503,7 +501,7 @@ mod tests {
         let cfg = ProcessorConfig {
             customer_timeout: Duration::from_millis(1),
             barista_timeout: Duration::from_secs(900),
-            durability: Durability::Full,
+            sqlite: SqliteOptions::default(),
         };
         let (o, u, e) = ids();
         {
@@ -516,11 +514,10 @@ mod tests {
         let started = drain(&p, &sink).await;
         let t1 = token_of(&started[0]);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let fired = p
-            .writer
-            .write(|conn| executions::fire_timeouts(conn, now()))
-            .await
-            .unwrap();
+        let fired =
+            p.db.write(|conn| executions::fire_timeouts(conn, now()))
+                .await
+                .unwrap();
         assert_eq!(fired, 1);
         let events = drain(&p, &sink).await;
         assert!(matches!(

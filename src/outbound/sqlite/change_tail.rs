@@ -277,7 +277,8 @@ mod tests {
             .await
             .unwrap();
         let (start, _) = store.change_window().await.unwrap();
-        store.tail = Arc::new(ChangeTail::new(start, 4));
+        let views = Arc::get_mut(&mut store.views).expect("no write in flight");
+        views.tail = ChangeTail::new(start, 4);
         let users = ["alice", "bob", "carol"];
         for i in 0..20 {
             let mut o = fixtures::order(&format!("o-{i:02}"), users[i % 3], OrderState::Created);
@@ -300,11 +301,9 @@ mod tests {
         for after in 0..=latest + 1 {
             for filter in &filters {
                 for limit in [1, 2, 100] {
-                    let f = filter.clone();
                     let file = store
-                        .readers
-                        .read(move |conn| scan(conn, after, &f, limit))
-                        .await
+                        .db
+                        .read(|conn| scan(conn, after, filter, limit))
                         .unwrap();
                     let answer = store.changes_after(after, filter, limit).await.unwrap();
                     assert_eq!(
@@ -313,7 +312,7 @@ mod tests {
                         "after {after}, {filter:?}, {limit}"
                     );
                     assert!(answer.changes.iter().all(|c| selects(filter, &c.order)));
-                    if let Some(memory) = store.tail.read(after, filter, limit) {
+                    if let Some(memory) = store.views.tail.read(after, filter, limit) {
                         from_memory += 1;
                         assert_eq!(seqs(&memory), seqs(&file));
                         assert_eq!(memory.through, file.through, "after {after}, {filter:?}");
@@ -331,13 +330,12 @@ mod tests {
         assert!(from_memory > 0, "some reads were answered from memory");
         // A long walk stops after its most entries (here 6, 3 a statement), and says so.
         let capped = store
-            .readers
-            .read(move |conn| {
+            .db
+            .read(|conn| {
                 let nobody = walk(conn, start, &user("nobody"), 10, 3, 6)?;
                 let alice = walk(conn, start, &user("alice"), 10, 3, 6)?;
-                Ok((nobody, alice))
+                Ok::<_, StoreError>((nobody, alice))
             })
-            .await
             .unwrap();
         assert!(capped.0.changes.is_empty());
         assert_eq!(capped.0.through, start + 6);

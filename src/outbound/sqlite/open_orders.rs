@@ -369,23 +369,21 @@ mod tests {
     #[test]
     fn the_kept_orders_are_loaded_through_their_index() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::outbound::sqlite::open_database(
-            &dir.path().join("orders.db"),
-            crate::outbound::sqlite::schema::MIGRATIONS,
-            crate::outbound::sqlite::Durability::Full,
-        )
-        .unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", load_sql()))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX orders_in_hand")),
-            "{plan:?}"
-        );
+        let path = dir.path().join("orders.db");
+        let schema = crate::outbound::sqlite::schema::MIGRATIONS;
+        crate::outbound::sqlite::schema::with_migrated(&path, schema, |conn| {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", load_sql()))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX orders_in_hand")),
+                "{plan:?}"
+            );
+        });
     }
 }

@@ -4,18 +4,17 @@
 //! lets concurrent writes share one transaction (group commit): the writer takes every job
 //! that is queued, runs each in its own savepoint (so one job's failure undoes only that job),
 //! commits once, and only then answers each caller. A caller is never told "done" before its
-//! write is committed.
+//! write is committed, and synced as far as the database's [`crate::Durability`] says.
 
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::Checkpointer;
-use super::map_err;
-use crate::domain::ports::StoreError;
+use crate::checkpoint::Checkpointer;
+use crate::{Commit, CommitObserver, Error};
 
 /// The most jobs one transaction takes.
 const MAX_BATCH: usize = 256;
@@ -28,34 +27,34 @@ trait Job: Send {
     /// Runs the job inside the open transaction; the result waits for the commit.
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done>;
     /// Answers the caller without running the job.
-    fn abort(self: Box<Self>, error: StoreError);
+    fn abort(self: Box<Self>, error: Error);
 }
 
 trait Done: Send {
     /// Answers the caller: the job's own result if the commit succeeded.
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    fn finish(self: Box<Self>, commit: Result<(), Error>);
 }
 
-/// What runs on the writer thread once a job's write is committed, before its caller hears
-/// of it: in commit order.
-type AfterCommit<R> = Box<dyn FnOnce(&R) + Send>;
-
-struct WriteJob<F, R> {
+struct WriteJob<F, A, T, R, E> {
     work: F,
-    after_commit: Option<AfterCommit<R>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+    after_commit: A,
+    reply: oneshot::Sender<Result<R, E>>,
+    ran: PhantomData<fn() -> T>,
 }
 
-struct Finished<R> {
-    result: Result<R, StoreError>,
-    after_commit: Option<AfterCommit<R>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+struct Finished<A, T, R, E> {
+    result: Result<T, E>,
+    after_commit: A,
+    reply: oneshot::Sender<Result<R, E>>,
 }
 
-impl<F, R> Job for WriteJob<F, R>
+impl<F, A, T, R, E> Job for WriteJob<F, A, T, R, E>
 where
-    F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    A: FnOnce(T) -> R + Send + 'static,
+    T: Send + 'static,
     R: Send + 'static,
+    E: From<Error> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Done> {
         let result = in_savepoint(conn, self.work);
@@ -66,35 +65,36 @@ where
         })
     }
 
-    fn abort(self: Box<Self>, error: StoreError) {
-        let _ = self.reply.send(Err(error));
+    fn abort(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error.into()));
     }
 }
 
-impl<R: Send + 'static> Done for Finished<R> {
-    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+impl<A, T, R, E> Done for Finished<A, T, R, E>
+where
+    A: FnOnce(T) -> R + Send + 'static,
+    T: Send + 'static,
+    R: Send + 'static,
+    E: From<Error> + Send + 'static,
+{
+    fn finish(self: Box<Self>, commit: Result<(), Error>) {
         let answer = match (commit, self.result) {
             // The job's own failure was rolled back to its savepoint: report it as it is.
             (_, Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(e),
-            (Ok(()), Ok(r)) => {
-                if let Some(after) = self.after_commit {
-                    after(&r);
-                }
-                Ok(r)
-            }
+            (Err(e), Ok(_)) => Err(e.into()),
+            (Ok(()), Ok(t)) => Ok((self.after_commit)(t)),
         };
         let _ = self.reply.send(answer);
     }
 }
 
-fn in_savepoint<R>(
+fn in_savepoint<T, E: From<Error>>(
     conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
     run_cached(conn, "SAVEPOINT job")?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
+        .unwrap_or_else(|_| Err(Error::Internal("a database write panicked".into()).into()));
     if result.is_err() {
         run_cached(conn, "ROLLBACK TO job")?;
     }
@@ -103,11 +103,9 @@ fn in_savepoint<R>(
 }
 
 /// Runs one statement from the connection's cache (these run for every job: not parsed anew).
-fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)
-        .and_then(|mut s| s.execute([]))
-        .map(|_| ())
-        .map_err(map_err)
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), Error> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([]))?;
+    Ok(())
 }
 
 /// A handle on the writer thread. Dropping every handle stops the thread.
@@ -117,14 +115,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, the writer connection of the database at `path`
-    /// (whose WAL checkpoints then run on a thread of their own: see [`Checkpointer`]).
-    pub(crate) fn start(conn: Connection, path: &Path) -> Result<Writer, StoreError> {
-        let checkpointer = Checkpointer::start(&conn, path)?;
-        let database = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    /// Starts the writer thread on `conn`, whose WAL checkpoints run on a thread of their own
+    /// (see [`Checkpointer`]).
+    pub(crate) fn start(
+        conn: Connection,
+        checkpointer: Checkpointer,
+        database: String,
+        observe: Option<CommitObserver>,
+    ) -> Result<Writer, Error> {
         let (queue, mut jobs) = mpsc::channel::<Box<dyn Job>>(4096);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -141,7 +139,13 @@ impl Writer {
                     let began = Instant::now();
                     let ran = run_batch(&conn, batch);
                     let took = began.elapsed();
-                    crate::telemetry::sqlite_commit(&database, writes, took.as_secs_f64());
+                    if let Some(observe) = &observe {
+                        observe(&Commit {
+                            database: &database,
+                            writes,
+                            took,
+                        });
+                    }
                     if took > SLOW_TRANSACTION {
                         tracing::warn!(
                             database,
@@ -156,53 +160,31 @@ impl Writer {
                     checkpointer.restart_if_due(&conn);
                 }
             })
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer { queue })
     }
 
-    /// Runs `work` in the next transaction and answers once it is committed.
-    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    /// Runs `work` in the next transaction; once it is committed, runs `after_commit` on its
+    /// result (on the writer thread, in commit order) and answers with what that returns.
+    pub(crate) async fn submit<F, A, T, R, E>(&self, work: F, after_commit: A) -> Result<R, E>
     where
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        A: FnOnce(T) -> R + Send + 'static,
+        T: Send + 'static,
         R: Send + 'static,
-    {
-        self.submit(work, None).await
-    }
-
-    /// As [`Writer::write`], and runs `after_commit` with the result once it is committed:
-    /// on the writer thread, in commit order (what keeps an in-memory view in step).
-    pub(crate) async fn write_then<R, F>(
-        &self,
-        work: F,
-        after_commit: impl FnOnce(&R) + Send + 'static,
-    ) -> Result<R, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.submit(work, Some(Box::new(after_commit))).await
-    }
-
-    async fn submit<R, F>(
-        &self,
-        work: F,
-        after_commit: Option<AfterCommit<R>>,
-    ) -> Result<R, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
+        E: From<Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.queue
             .send(Box::new(WriteJob {
                 work,
                 after_commit,
                 reply,
+                ran: PhantomData,
             }))
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| Error::stopped())?;
+        answer.await.map_err(|_| Error::stopped())?
     }
 
     pub(crate) fn is_alive(&self) -> bool {
@@ -215,7 +197,7 @@ impl Writer {
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Duration {
     let began = Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = map_err(e);
+        let e = Error::from(e);
         for job in batch {
             job.abort(e.clone());
         }
@@ -225,7 +207,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Duration {
     let ran = began.elapsed();
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        map_err(e)
+        Error::from(e)
     });
     for d in done {
         d.finish(commit.clone());

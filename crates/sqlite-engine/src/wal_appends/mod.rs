@@ -36,11 +36,13 @@
 //! store test, the crash tests included, writes through this VFS.
 //!
 //! Use: [`register`] once, then open a connection with the VFS [`NAME`]
-//! (`Connection::open_with_flags_and_vfs`). Connections opened otherwise (readers, other
+//! (`Connection::open_with_flags_and_vfs`); [`crate::Database`] does so for its writer when
+//! [`crate::Options::wal_appends`] is on. Connections opened otherwise (readers, other
 //! processes) share the database as usual: every file but the WAL is the wrapped VFS's own.
 //!
-//! It is a crate of its own because it is `unsafe` code (SQLite's VFS interface is C function
-//! pointers over memory SQLite owns), which order-manager's crate forbids.
+//! It relies on how SQLite writes a WAL, which its file format does not promise: it was
+//! written for, and tested with, the SQLite of [`WRITTEN_FOR`], and [`register`] refuses any
+//! other version (the database then runs on the default VFS, only slower).
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::mem::{align_of, size_of};
@@ -51,10 +53,6 @@ use rusqlite::ffi;
 
 mod reserve;
 use reserve::Reserve;
-
-/// Crash tests: a VFS that loses what was not synced (feature `power-cut`, for tests only).
-#[cfg(any(test, feature = "power-cut"))]
-pub mod power_cut;
 
 /// The name connections open the VFS by.
 pub const NAME: &str = "order-manager-wal";
@@ -69,14 +67,35 @@ const FRAME_HEADER: usize = 24;
 /// 31 frames of 4 KiB pages.
 const MAX_RUN: usize = 0x1ffff;
 
+/// The SQLite versions (as `sqlite3_libversion_number` gives them) whose WAL writes this VFS
+/// was written for: 3.50.x, the one `rusqlite` bundles. A new SQLite may write the WAL in
+/// another order or in other pieces; until someone checks, it runs without this VFS.
+pub const WRITTEN_FOR: std::ops::RangeInclusive<i32> = 3_050_000..=3_050_999;
+
+/// Whether the VFS may run on SQLite `version` (see [`WRITTEN_FOR`]).
+pub fn supports(version: i32) -> Result<(), String> {
+    if WRITTEN_FOR.contains(&version) {
+        return Ok(());
+    }
+    let show = |v: i32| format!("{}.{}.{}", v / 1_000_000, v / 1_000 % 1_000, v % 1_000);
+    Err(format!(
+        "the WAL-append VFS was written for SQLite {} to {}, and this is SQLite {}",
+        show(*WRITTEN_FOR.start()),
+        show(*WRITTEN_FOR.end()),
+        show(version)
+    ))
+}
+
 /// Registers the VFS (once per process; later calls return the first one's result), wrapping
-/// the default VFS. `Err` if SQLite has none or refuses the registration.
+/// the default VFS. `Err` if this SQLite is not one the VFS was written for ([`supports`]),
+/// has no default VFS or refuses the registration.
 pub fn register() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED.get_or_init(register_once).clone()
 }
 
 fn register_once() -> Result<(), String> {
+    supports(rusqlite::version_number())?;
     // SAFETY: sqlite3_vfs_find takes a null name for the default VFS and returns a pointer
     // to a registered VFS, which SQLite never frees.
     let real = unsafe { ffi::sqlite3_vfs_find(ptr::null()) };
@@ -435,6 +454,17 @@ mod tests {
 
     fn writes() -> u64 {
         WRITES.with(Cell::get)
+    }
+
+    /// The bundled SQLite is one the VFS was written for (a `rusqlite` upgrade that brings
+    /// another fails here first), and others are refused by name.
+    #[test]
+    fn runs_only_on_the_sqlite_it_was_written_for() {
+        supports(rusqlite::version_number()).unwrap();
+        let refused = supports(3_051_000).unwrap_err();
+        assert!(refused.contains("this is SQLite 3.51.0"), "{refused}");
+        assert!(refused.contains("3.50.0 to 3.50.999"), "{refused}");
+        assert!(supports(3_049_002).is_err());
     }
 
     /// A writer through the VFS, never checkpointing on its own (the WAL keeps every frame).

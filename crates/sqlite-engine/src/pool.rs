@@ -1,17 +1,17 @@
 //! A small pool of read-only connections.
 //!
-//! WAL lets every reader run beside the writer without waiting for it, and every read is a
-//! short indexed lookup (a page of 100 at most): it runs on the task's own thread. Handing
+//! WAL lets every reader run beside the writer without waiting for it. A read is expected to
+//! be short (an indexed lookup, a page of rows): it runs on the caller's own thread. Handing
 //! each read to tokio's blocking pool and back cost more than the read itself (a fifth of the
-//! CPU of the list benchmark went to that hand-off).
+//! CPU of order-manager's list benchmark went to that hand-off).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rusqlite::Connection;
 
-use super::schema::open_reader;
-use crate::domain::ports::StoreError;
+use crate::Error;
+use crate::open::open_reader;
 
 pub(crate) struct ReadPool {
     path: PathBuf,
@@ -20,19 +20,18 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Arc<ReadPool> {
-        Arc::new(ReadPool {
+    pub(crate) fn new(path: PathBuf, max_idle: usize) -> ReadPool {
+        ReadPool {
             path,
             idle: Mutex::new(Vec::new()),
             max_idle,
-        })
+        }
     }
 
-    /// Runs `work` on a pooled connection.
-    pub(crate) async fn read<R, F>(self: &Arc<Self>, work: F) -> Result<R, StoreError>
+    /// Runs `work` on a pooled connection (opening one if none is idle).
+    pub(crate) fn read<R, E>(&self, work: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E>
     where
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
+        E: From<Error>,
     {
         let conn = match self.take() {
             Some(c) => c,
@@ -44,7 +43,7 @@ impl ReadPool {
                 self.put_back(conn);
                 result
             }
-            Err(_) => Err(StoreError::Internal("a store read panicked".into())),
+            Err(_) => Err(Error::Internal("a database read panicked".into()).into()),
         }
     }
 

@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::map_err;
-use crate::domain::ports::StoreError;
+use crate::Error;
 
 /// The least time between two checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -30,7 +29,7 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// of hundreds of milliseconds for a large file).
 #[cfg(not(test))]
 const WAL_TRIM_BYTES: u64 = 64 * 1024 * 1024;
-/// In unit tests every WAL is trimmed once the store is quiet.
+/// In unit tests every WAL is trimmed once the database is quiet.
 #[cfg(test)]
 const WAL_TRIM_BYTES: u64 = 0;
 /// Without a commit for this long, the store is quiet.
@@ -68,12 +67,10 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Turns automatic checkpoints off on `writer` and starts the thread that does them, on a
     /// connection of its own to `path`.
-    pub(crate) fn start(writer: &Connection, path: &Path) -> Result<Checkpointer, StoreError> {
-        let conn = Connection::open(path).map_err(map_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(map_err)?;
+    pub(crate) fn start(writer: &Connection, path: &Path) -> Result<Checkpointer, Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (nudge, nudges) = mpsc::sync_channel(1);
         let restart_due = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
@@ -83,9 +80,7 @@ impl Checkpointer {
                 let restart_due = restart_due.clone();
                 move || run(&conn, &wal, &nudges, &restart_due)
             })
-            .map_err(|e| {
-                StoreError::Internal(format!("cannot start the checkpoint thread: {e}"))
-            })?;
+            .map_err(|e| Error::Internal(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Checkpointer { nudge, restart_due })
     }
 
@@ -229,27 +224,43 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Instant;
 
-    use crate::domain::ids::TaskToken;
-    use crate::domain::order::{OrderState, fixtures, now};
-    use crate::domain::ports::OrderStore;
-    use crate::outbound::sqlite::SqliteStore;
+    use crate::{Database, Error, Options};
+
+    /// A database of one table of blobs.
+    fn blobs(path: &std::path::Path) -> Database {
+        let migrations = &[("0001_blobs", "CREATE TABLE blobs (b BLOB NOT NULL);")];
+        Database::open(path, migrations, Options::default(), |_| Ok::<_, Error>(()))
+            .unwrap()
+            .0
+    }
+
+    async fn add_blob(db: &Database, bytes: usize) {
+        db.write(move |c| {
+            c.execute("INSERT INTO blobs VALUES (zeroblob(?1))", [bytes as i64])?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    }
+
+    fn count(path: &std::path::Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap()
+    }
 
     /// A few dozen commits (far below SQLite's automatic threshold of 1,000 WAL pages) reach
-    /// the database file while the store is open: the checkpoint thread copied them, and the
+    /// the database file while the database is open: the checkpoint thread copied them, and the
     /// writer did not (it has automatic checkpoints off).
     #[tokio::test]
     async fn commits_reach_the_database_file_without_the_writer_checkpointing() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("orders.db");
-        let store = SqliteStore::open(&path).unwrap();
+        let path = dir.path().join("blobs.db");
+        let db = blobs(&path);
         let before = std::fs::metadata(&path).unwrap().len();
-        for i in 0..50 {
-            let mut o = fixtures::order(&format!("order-{i:05}"), "alice", OrderState::Created);
-            o.start_token = Some(TaskToken::parse("t".repeat(600)).unwrap());
-            store
-                .apply(&fixtures::write(&o, None), None, now())
-                .await
-                .unwrap();
+        for _ in 0..50 {
+            add_blob(&db, 4000).await;
         }
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         while std::fs::metadata(&path).unwrap().len() <= before {
@@ -259,12 +270,8 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        // Every order is there.
-        let count: i64 = rusqlite::Connection::open(&path)
-            .unwrap()
-            .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(count, 50);
+        // Every row is there.
+        assert_eq!(count(&path), 50);
     }
 
     /// Past the limit (in these tests, 64 frames), a checkpoint asks the writer, and the
@@ -325,19 +332,15 @@ mod tests {
         assert_eq!(rows, 56, "nothing was lost");
     }
 
-    /// Once the store is quiet, the checkpoint thread copies everything back and truncates
+    /// Once the database is quiet, the checkpoint thread copies everything back and truncates
     /// the WAL (in these tests, whatever its size).
     #[tokio::test]
-    async fn a_quiet_store_gives_back_the_wal() {
+    async fn a_quiet_database_gives_back_the_wal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("orders.db");
-        let store = SqliteStore::open(&path).unwrap();
-        for i in 0..20 {
-            let o = fixtures::order(&format!("order-{i:05}"), "alice", OrderState::Created);
-            store
-                .apply(&fixtures::write(&o, None), None, now())
-                .await
-                .unwrap();
+        let path = dir.path().join("blobs.db");
+        let db = blobs(&path);
+        for _ in 0..20 {
+            add_blob(&db, 100).await;
         }
         let wal = super::wal_path(&path);
         assert!(
@@ -350,15 +353,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         // Nothing was lost, and writing goes on.
-        let o = fixtures::order("order-last", "alice", OrderState::Created);
-        store
-            .apply(&fixtures::write(&o, None), None, now())
-            .await
-            .unwrap();
-        let count: i64 = rusqlite::Connection::open(&path)
-            .unwrap()
-            .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(count, 21);
+        add_blob(&db, 100).await;
+        assert_eq!(count(&path), 21);
     }
 }
