@@ -52,9 +52,33 @@ where
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The `{order_id}` path parameter, validated.
+/// The order id of a route's path (`{order_id}` on `/v1`, `{id}` on the compat routes),
+/// validated; in the OpenAPI document, `params(OrderIdPath)` on `/v1` and
+/// `params(CompatOrderIdPath)` on the compat routes.
 #[derive(Debug)]
 pub struct OrderIdPath(pub OrderId);
+
+impl utoipa::IntoParams for OrderIdPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![super::openapi::order_id_param(
+            "order_id",
+            "The order's id (from the workflow)",
+        )]
+    }
+}
+
+/// How the compat routes' `{id}` is documented (extracted as an [`OrderIdPath`]).
+pub struct CompatOrderIdPath;
+
+impl utoipa::IntoParams for CompatOrderIdPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![super::openapi::order_id_param("id", "The order id")]
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for OrderIdPath {
     type Rejection = ApiError;

@@ -11,7 +11,10 @@
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi, ToResponse};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -160,6 +163,47 @@ pub struct Internal(pub ProblemDetails);
     headers(("retry-after" = u32, description = "Seconds to wait before trying again"))
 )]
 pub struct Unavailable(pub ProblemDetails);
+
+/// The error answers of an order transition (claim, unclaim, complete, cancel, on both APIs),
+/// described once: `responses((status = 200, ...), TransitionErrors)`.
+pub struct TransitionErrors;
+
+impl utoipa::IntoResponses for TransitionErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        [
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("404", "NotFound"),
+            ("409", "Conflict"),
+            ("410", "Gone"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ]
+        .into_iter()
+        .map(|(status, name)| (status.to_owned(), Ref::from_response_name(name).into()))
+        .collect()
+    }
+}
+
+/// The order id of a route's path, as the document describes it: the parameter `name` (`order_id`
+/// on `/v1`, `id` on the compat routes), validated as [`crate::domain::ids::OrderId`] is.
+pub fn order_id_param(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(ORDER_ID_PATTERN)),
+        ))
+        .build()
+}
+
+/// What an order id may be (see [`crate::domain::ids::OrderId`]).
+const ORDER_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,80}$";
 
 /// The Swagger UI page's own policy: its scripts and styles come from this service (vendored);
 /// Swagger UI styles elements inline and draws icons as `data:` images. Set on the `/docs`

@@ -18,7 +18,8 @@ use crate::domain::service::Transition;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller, Customer};
 use crate::inbound::http::error::ApiError;
-use crate::inbound::http::extract::{OrderIdPath, Query};
+use crate::inbound::http::extract::{CompatOrderIdPath, OrderIdPath, Query};
+use crate::inbound::http::openapi::TransitionErrors;
 use crate::inbound::http::openapi::{
     BadRequest, COMPAT_TAG, Conflict, Forbidden, Gone, Internal, NotFound, PayloadTooLarge,
     Unauthorized, Unavailable, Unprocessable,
@@ -114,7 +115,7 @@ pub async fn list_my_orders(
     path = "/orders/{id}",
     tag = COMPAT_TAG,
     operation_id = "compat_get_order",
-    params(("id" = String, Path, description = "The order id", pattern = "^[A-Za-z0-9_-]{1,80}$")),
+    params(CompatOrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": {orderId, drinkOrder, orderState, TS}}`",
@@ -231,7 +232,7 @@ fn answer(t: Transition) -> TransitionResult {
     path = "/orders/{id}",
     tag = COMPAT_TAG,
     operation_id = "compat_put_order",
-    params(("id" = String, Path, description = "The order id", pattern = "^[A-Za-z0-9_-]{1,80}$"), PutParams),
+    params(CompatOrderIdPath, PutParams),
     request_body(content = Option<CompatSubmission>,
         description = "The drink (without `action`); ignored with `action`"),
     security(("bearer" = [])),
@@ -275,19 +276,12 @@ pub async fn put_order(
     path = "/orders/complete/{id}",
     tag = COMPAT_TAG,
     operation_id = "compat_complete_order",
-    params(("id" = String, Path, description = "The order id", pattern = "^[A-Za-z0-9_-]{1,80}$")),
+    params(CompatOrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
         (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn complete_order(
@@ -305,19 +299,12 @@ pub async fn complete_order(
     path = "/orders/cancel/{id}",
     tag = COMPAT_TAG,
     operation_id = "compat_cancel_order",
-    params(("id" = String, Path, description = "The order id", pattern = "^[A-Za-z0-9_-]{1,80}$")),
+    params(CompatOrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
         (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn cancel_order(
@@ -350,19 +337,12 @@ pub struct ClaimParams {
     path = "/orders/claim/{id}",
     tag = COMPAT_TAG,
     operation_id = "compat_claim_order",
-    params(("id" = String, Path, description = "The order id", pattern = "^[A-Za-z0-9_-]{1,80}$"), ClaimParams),
+    params(CompatOrderIdPath, ClaimParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"result\": order}`", body = CompatOrderResult),
         (status = 202, description = "`{\"result\": order}`; the workflow will be told (the callback waits in the outbox)", body = CompatOrderResult),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn claim_order(

@@ -12,6 +12,7 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller, Customer};
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, OrderIdPath, Query};
+use crate::inbound::http::openapi::TransitionErrors;
 use crate::inbound::http::openapi::{
     BadRequest, Conflict, Forbidden, Gone, Internal, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
@@ -224,10 +225,7 @@ pub async fn list_my_orders(
     get,
     path = "/v1/orders/{order_id}",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
@@ -251,10 +249,7 @@ pub async fn get_order(
     put,
     path = "/v1/orders/{order_id}/drink",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     request_body = DrinkSubmissionSchema,
     security(("bearer" = [])),
     responses(
@@ -287,21 +282,11 @@ pub async fn submit_drink(
     post,
     path = "/v1/orders/{order_id}/claim",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Claimed (`preparing`)", body = OrderView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn claim_order(
@@ -320,21 +305,11 @@ pub async fn claim_order(
     post,
     path = "/v1/orders/{order_id}/unclaim",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Back in the queue (`queued`)", body = OrderView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn unclaim_order(
@@ -353,22 +328,12 @@ pub async fn unclaim_order(
     post,
     path = "/v1/orders/{order_id}/complete",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Completed; the workflow is resumed", body = OrderView),
         (status = 202, description = "Completed; the workflow will be resumed (the callback waits in the outbox)", body = OrderView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn complete_order(
@@ -387,22 +352,12 @@ pub async fn complete_order(
     post,
     path = "/v1/orders/{order_id}/cancel",
     tag = "orders",
-    params(
-        ("order_id" = String, Path, description = "The order's id (from the workflow)",
-            pattern = "^[A-Za-z0-9_-]{1,80}$"),
-    ),
+    params(OrderIdPath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Cancelled; the workflow is released", body = OrderView),
         (status = 202, description = "Cancelled; the workflow will be released (the callback waits in the outbox)", body = OrderView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 410, response = Gone),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        TransitionErrors,
     )
 )]
 pub async fn cancel_order(
