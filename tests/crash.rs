@@ -16,18 +16,18 @@
 //! lease (30 s, not configurable from the environment), so the restarted service retries it
 //! only when the lease runs out: these tests wait up to [`LEASE`] plus a margin for it.
 
-mod harness;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::fake_sfn::{FakeStepFunctions, Mode, Reuse};
-use harness::service::{Api, Service};
-use harness::{eventually, pending_callbacks, started, token1, token2, unique, waiting};
 use reqwest::StatusCode;
 use serde_json::Value;
+use support::fake_sfn::{FakeStepFunctions, Mode, Reuse};
+use support::process::{Api, Service};
+use support::{eventually_within, pending_callbacks, started, token1, token2, unique, waiting};
 
 /// Concurrent customer-and-barista loops: each has at most one request in flight.
 const LOAD_TASKS: usize = 6;
@@ -224,7 +224,7 @@ async fn kill_9_under_load_loses_no_acknowledged_write_and_no_owed_callback() {
         })
         .collect();
     let db = svc.db.clone();
-    eventually(
+    eventually_within(
         "every owed callback to be delivered and the outbox to drain",
         SETTLE,
         || {
@@ -357,7 +357,7 @@ async fn a_callback_cut_off_by_a_crash_is_delivered_once_after_the_restart() {
     let fake = FakeStepFunctions::start(Mode::Accept).await;
     let (svc, api, id, user, restarted) = crash_during_the_callback(dir.path(), &fake, false).await;
     let t1 = token1(&id);
-    eventually("the cut-off callback to be retried", SETTLE, || {
+    eventually_within("the cut-off callback to be retried", SETTLE, || {
         let taken = fake.taken(&t1);
         async move {
             if taken > 0 {
@@ -393,7 +393,7 @@ async fn a_callback_taken_just_before_a_crash_does_not_expire_the_order_when_ret
     fake.set_reuse(Reuse::TaskTimedOut);
     let (svc, api, id, user, _) = crash_during_the_callback(dir.path(), &fake, true).await;
     let t1 = token1(&id);
-    eventually("the callback to be sent again", SETTLE, || {
+    eventually_within("the callback to be sent again", SETTLE, || {
         let calls = fake.calls_for(&t1).len();
         async move {
             if calls >= 2 {
@@ -425,7 +425,7 @@ async fn a_callback_taken_just_before_a_crash_does_not_expire_the_order_when_ret
 
 /// Waits until the order of `user` is in `state`; returns it.
 async fn wait_for_state(api: &Api, id: &str, user: &str, state: &str) -> Value {
-    eventually(
+    eventually_within(
         &format!("{id} to be {state}"),
         Duration::from_secs(10),
         || {
@@ -449,7 +449,7 @@ async fn wait_for_state(api: &Api, id: &str, user: &str, state: &str) -> Value {
 async fn start_order(svc: &Service, user: &str) -> String {
     let res = reqwest::Client::new()
         .post(svc.url("/v1/orders"))
-        .bearer_auth(harness::service::customer(user))
+        .bearer_auth(support::process::customer(user))
         .send()
         .await
         .unwrap();

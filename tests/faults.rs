@@ -11,14 +11,14 @@
 //!   writer's 1 s busy timeout): `503 store_unavailable` with `Retry-After`, nothing
 //!   half-written, and everything works again once the lock is gone.
 
-mod harness;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use harness::fake_sfn::{FakeStepFunctions, Mode, Reuse};
-use harness::service::{Api, Reply, Service};
-use harness::{eventually, started, token1, token2, unique, waiting};
 use reqwest::StatusCode;
+use support::fake_sfn::{FakeStepFunctions, Mode, Reuse};
+use support::process::{Api, Reply, Service};
+use support::{eventually_within, started, token1, token2, unique, waiting};
 use tokio::task::JoinSet;
 
 /// How many orders are submitted during an outage.
@@ -96,7 +96,7 @@ async fn submissions_during_an_outage_are_delivered_once_after_it(outage: Mode) 
     fake.set_mode(Mode::Accept).await;
 
     let tokens: Vec<String> = orders.iter().map(|(id, _)| token1(id)).collect();
-    eventually("every token #1 to be taken", RECOVERY, || {
+    eventually_within("every token #1 to be taken", RECOVERY, || {
         let counts = fake.taken_counts();
         let missing = tokens.iter().filter(|t| !counts.contains_key(*t)).count();
         async move {

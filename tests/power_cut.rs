@@ -10,19 +10,13 @@
 //!   with the default durability, and is answered with `OM_SQLITE_SYNC=normal` (which is why
 //!   that setting may lose acknowledged writes to a power cut).
 
-#[allow(
-    dead_code,
-    reason = "the HTTP suite's harness: not every helper is used here"
-)]
-#[path = "api/common/mod.rs"]
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, latte};
 use order_manager::app::Backends;
 use order_manager::domain::ids::OrderId;
 use order_manager::domain::ports::OrderStore;
@@ -30,6 +24,7 @@ use order_manager::outbound::no_events::LogOnlyPublisher;
 use order_manager::outbound::sqlite::{Durability, SqliteOptions, SqliteStore};
 use reqwest::StatusCode;
 use sqlite_engine::power_cut::PowerCut;
+use support::{TestApp, latte};
 
 /// How long the load runs before the cut.
 const LOAD: Duration = Duration::from_millis(1500);
@@ -109,7 +104,7 @@ async fn ingests(app: Arc<TestApp>, acks: Acks, until: Instant) {
         i += 1;
         let id = format!("ingested-{i}");
         let (status, body) = app
-            .ingest(&common::started(
+            .ingest(&support::started(
                 &id,
                 "ingest-customer",
                 &format!("{id}-t1"),
@@ -229,7 +224,7 @@ async fn every_acknowledged_write_survives_a_power_cut() {
 async fn answered_while_syncs_are_held(durability: Durability) -> bool {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let power = PowerCut::watch(dir.path()).unwrap();
-    let (workflow, _) = common::sfn::accepting();
+    let (workflow, _) = support::sfn::accepting();
     let options = SqliteOptions {
         durability,
         ..SqliteOptions::default()
@@ -241,10 +236,10 @@ async fn answered_while_syncs_are_held(durability: Durability) -> bool {
         publisher: Arc::new(LogOnlyPublisher),
         processor: None,
     };
-    let settings = common::test_settings(&dir);
+    let settings = support::test_settings(&dir);
     let app = TestApp::start(dir.clone(), settings, backends).await;
     power.hold_syncs(true);
-    let event = common::started("held", "someone", "t-held");
+    let event = support::started("held", "someone", "t-held");
     let answered = tokio::time::timeout(Duration::from_millis(750), app.ingest(&event))
         .await
         .is_ok();

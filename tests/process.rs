@@ -1,13 +1,13 @@
 //! The binary as operators run it: JSON logs whose lines name their request, and SIGTERM.
 
-mod harness;
+mod support;
 
 use std::time::Duration;
 
-use harness::fake_sfn::{FakeStepFunctions, Mode};
-use harness::service::{INGEST_KEY, Service};
-use harness::{started, unique};
 use serde_json::Value;
+use support::fake_sfn::{FakeStepFunctions, Mode};
+use support::process::{INGEST_KEY, Service};
+use support::{started, unique};
 
 #[tokio::test]
 async fn json_logs_name_the_request_each_line_belongs_to() {

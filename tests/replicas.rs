@@ -7,15 +7,15 @@
 //! Needs moto (`OM_TEST_MOTO_URL`, set by `scripts/test`); skipped without it, and fails
 //! instead when `OM_TEST_REQUIRE_MOTO` is set.
 
-mod harness;
+mod support;
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use harness::fake_sfn::{FakeStepFunctions, Mode};
-use harness::service::{Api, Reply, Service};
-use harness::{eventually, started, token1, token2, unique, waiting};
 use reqwest::StatusCode;
+use support::fake_sfn::{FakeStepFunctions, Mode};
+use support::process::{Api, Reply, Service};
+use support::{eventually_within, started, token1, token2, unique, waiting};
 
 fn moto() -> Option<String> {
     match std::env::var("OM_TEST_MOTO_URL") {
@@ -108,7 +108,7 @@ async fn two_replicas_on_one_table_keep_every_guarantee() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     fake.set_mode(Mode::Accept).await;
-    eventually("every token #1 delivered", Duration::from_secs(30), || {
+    eventually_within("every token #1 delivered", Duration::from_secs(30), || {
         let taken = fake.taken_counts();
         let orders = orders.clone();
         async move {

@@ -5,21 +5,19 @@
 //! secret it saw: bearer tokens (and each of their parts), the JWT secret, API keys, Basic
 //! passwords, task tokens.
 
-mod harness;
-#[path = "api/common/jwks.rs"]
-mod jwks;
+mod support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use harness::fake_sfn::{FakeStepFunctions, Mode};
-use harness::service::{INGEST_KEY, JWT_SECRET, Service};
-use harness::{eventually, started, unique, waiting};
-use jwks::{JwksServer, TestKey, access_claims};
 use order_manager::inbound::http::auth::issue_local_token;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::fake_sfn::{FakeStepFunctions, Mode};
+use support::jwks::{JwksServer, TestKey, access_claims};
+use support::process::{INGEST_KEY, JWT_SECRET, Service};
+use support::{eventually_within, started, unique, waiting};
 
 const BASIC_USER: &str = "eventbridge";
 const BASIC_PASSWORD: &str = "Basic-Password-0123456789-secret";
@@ -170,7 +168,7 @@ impl Probe {
                 .await;
             assert_eq!(status, StatusCode::OK, "{step}: {body}");
         }
-        eventually(
+        eventually_within(
             "both task tokens called back",
             Duration::from_secs(10),
             || {
@@ -282,7 +280,7 @@ async fn cognito_mode_logs_no_secret_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeStepFunctions::start(Mode::Accept).await;
     let basic = basic_env();
-    let issuer = jwks::issuer();
+    let issuer = support::jwks::issuer();
     let svc = Service::start_with(
         dir.path(),
         &fake.endpoint(),
@@ -290,7 +288,7 @@ async fn cognito_mode_logs_no_secret_at_trace_level() {
             ("RUST_LOG", "trace"),
             ("OM_INGEST_BASIC", basic.as_str()),
             ("OM_COGNITO_ISSUER", issuer.as_str()),
-            ("OM_COGNITO_CLIENT_IDS", jwks::CLIENT_ID),
+            ("OM_COGNITO_CLIENT_IDS", support::jwks::CLIENT_ID),
             ("OM_JWKS_URL", jwks.url.as_str()),
         ],
     )

@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::common::jwks::{TestKey, access_claims, b64, hs256, now, unsigned};
-use crate::common::{self, INGEST_KEY, JWT_SECRET, TestApp, latte, sfn, unique};
+use crate::support::jwks::{TestKey, access_claims, b64, hs256, now, unsigned};
+use crate::support::{self, INGEST_KEY, JWT_SECRET, TestApp, latte, sfn, unique};
 use order_manager::inbound::http::auth::BasicCredential;
 
 const ALICE: &str = "alice-0001";
@@ -254,13 +254,13 @@ async fn ingest_with(
     for (k, v) in headers {
         req = req.header(*k, v);
     }
-    common::read(req.send().await.unwrap()).await
+    support::read(req.send().await.unwrap()).await
 }
 
 /// Ingest with `headers` is refused with `code` and creates nothing.
 async fn assert_ingest_refused(app: &TestApp, headers: &[(&str, String)], code: &str) {
     let id = unique("order");
-    let (status, body) = ingest_with(app, headers, &common::started(&id, ALICE, "t-x")).await;
+    let (status, body) = ingest_with(app, headers, &support::started(&id, ALICE, "t-x")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
     assert_eq!(body["code"], code, "{headers:?}: {body}");
     for (_, v) in headers.iter().filter(|(_, v)| v.len() >= 8) {
@@ -326,7 +326,7 @@ async fn ingest_accepts_every_configured_key_so_keys_rotate_without_downtime() {
         let (status, body) = ingest_with(
             &both,
             &[("x-api-key", key.to_string())],
-            &common::started(&id, ALICE, "t-rot"),
+            &support::started(&id, ALICE, "t-rot"),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -380,7 +380,7 @@ async fn ingest_accepts_http_basic_credentials() {
         let (status, body) = ingest_with(
             &app,
             &[("authorization", basic(creds))],
-            &common::started(&unique("order"), ALICE, "t-basic"),
+            &support::started(&unique("order"), ALICE, "t-basic"),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{creds}: {body}");
@@ -399,7 +399,7 @@ async fn ingest_accepts_http_basic_credentials() {
     }
     // The API key still works beside Basic.
     let (status, _) = app
-        .ingest(&common::started(&unique("order"), ALICE, "t"))
+        .ingest(&support::started(&unique("order"), ALICE, "t"))
         .await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -419,7 +419,7 @@ async fn ingest_key_header_name_is_configurable() {
     let (status, body) = ingest_with(
         &app,
         &[("x-eventbridge-key", INGEST_KEY.to_string())],
-        &common::started(&unique("order"), ALICE, "t-hdr"),
+        &support::started(&unique("order"), ALICE, "t-hdr"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -9,10 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::auth::assert_token_refused;
-use crate::common::jwks::{
+use crate::support::jwks::{
     self, CLIENT_ID, JwksServer, TestKey, access_claims, b64, hs256, id_claims, now, unsigned,
 };
-use crate::common::{self, TestApp, latte, sfn, unique};
+use crate::support::{self, TestApp, latte, sfn, unique};
 use order_manager::inbound::http::auth::{CognitoConfig, TokenSettings, TokenUse};
 
 const ALICE: &str = "0b5e7c2a-alice-4c1e-9a11-000000000001";
@@ -335,7 +335,7 @@ async fn keys_unavailable_at_start_up_do_not_stop_the_service() {
     let app = cognito_app(&jwks, |_| {}).await;
     // Event ingest does not need the keys.
     let id = unique("order");
-    app.ingest_ok(&common::started(&id, ALICE, "t-down"), "applied")
+    app.ingest_ok(&support::started(&id, ALICE, "t-down"), "applied")
         .await;
     let token = KEY.token(&access_claims(ALICE, &[]));
     let res = app
@@ -378,10 +378,10 @@ mod moto {
 
     impl Pool {
         pub async fn create(url: &str) -> Pool {
-            let client = Client::new(&crate::common::moto_config(url));
+            let client = Client::new(&crate::support::moto_config(url));
             let pool = client
                 .create_user_pool()
-                .pool_name(crate::common::unique("coffee"))
+                .pool_name(crate::support::unique("coffee"))
                 .send()
                 .await
                 .unwrap();
@@ -488,7 +488,7 @@ async fn moto_app(url: &str, pool: &moto::Pool, token_uses: Vec<TokenUse>) -> Te
 
 #[tokio::test]
 async fn moto_cognito_tokens_sign_in_end_to_end() {
-    let Some(url) = common::moto_url("the moto Cognito sign-in test") else {
+    let Some(url) = support::moto_url("the moto Cognito sign-in test") else {
         return;
     };
     let pool = moto::Pool::create(&url).await;

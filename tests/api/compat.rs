@@ -8,7 +8,7 @@ use order_manager::domain::ids::EventId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, read, sfn};
+use crate::support::{self, TestApp, read, sfn};
 
 const ALICE: &str = "6a2b8c1d-0e9f-4a3b-8c7d-5e4f3a2b1c0d";
 const BARISTA: &str = "b1a2c3d4-0000-4000-8000-000000000001";
@@ -150,7 +150,7 @@ async fn the_three_apps_run_an_order_through_the_original_api() {
         .await;
     assert!(barista_open_orders(&open, BARISTA).is_empty(), "{open}");
     app.ingest_ok(
-        &common::waiting(&id, ALICE, "TOKEN-2-secret", "7"),
+        &support::waiting(&id, ALICE, "TOKEN-2-secret", "7"),
         "applied",
     )
     .await;
@@ -337,16 +337,16 @@ async fn customers_cancel_their_own_orders_until_a_barista_claims_them() {
     // Submitted, on `/v1`: no token is held; the order is cancelled and the workflow's
     // second wait is released when it arrives.
     let submitted = app.start_order(ALICE, "T1-s").await;
-    let (status, _) = app.submit(&submitted, &alice, common::latte()).await;
+    let (status, _) = app.submit(&submitted, &alice, support::latte()).await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = app
         .post(&format!("/v1/orders/{submitted}/cancel"), &alice)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["cancel_reason"], "customer");
-    app.ingest_ok(&common::waiting(&submitted, ALICE, "T2-s", "5"), "applied")
+    app.ingest_ok(&support::waiting(&submitted, ALICE, "T2-s", "5"), "applied")
         .await;
-    common::eventually("token #2 released", || async {
+    support::eventually("token #2 released", || async {
         calls.tokens().contains(&"T2-s".to_string()).then_some(())
     })
     .await;
@@ -488,7 +488,7 @@ async fn failures_are_honest_4xx_in_the_original_shape() {
             Method::PUT,
             format!("/orders/{id}"),
             &mallory,
-            Some(common::latte()),
+            Some(support::latte()),
             StatusCode::NOT_FOUND,
             "order_not_found",
         ),

@@ -8,7 +8,7 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{self, TestApp, latte, sfn, unique};
+use crate::support::{self, TestApp, latte, sfn, unique};
 
 const USER: &str = "u-disorder";
 
@@ -21,14 +21,14 @@ async fn app() -> (TestApp, sfn::Calls) {
 async fn events_before_their_start_are_kept_and_applied_when_it_arrives() {
     let (app, calls) = app().await;
     let id = unique("o");
-    let waiting = common::waiting(&id, USER, &format!("{id}-t2"), "41");
+    let waiting = support::waiting(&id, USER, &format!("{id}-t2"), "41");
     app.ingest_ok(&waiting, "deferred").await;
     app.ingest_ok(&waiting, "duplicate").await;
     let (status, _) = app
         .get(&format!("/v1/orders/{id}"), &app.barista("b"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no order before its start");
-    app.ingest_ok(&common::started(&id, USER, &format!("{id}-t1")), "applied")
+    app.ingest_ok(&support::started(&id, USER, &format!("{id}-t1")), "applied")
         .await;
     let order = app.order(&id, USER).await;
     assert_eq!(order["state"], "queued", "{order}");
@@ -45,13 +45,13 @@ async fn events_before_their_start_are_kept_and_applied_when_it_arrives() {
 async fn progress_made_elsewhere_is_followed() {
     let (app, calls) = app().await;
     let id = unique("o");
-    let mut started = common::started(&id, USER, &format!("{id}-t1"));
+    let mut started = support::started(&id, USER, &format!("{id}-t1"));
     started["detail"].as_object_mut().unwrap().remove("eventId");
     app.ingest_ok(&started, "applied").await;
     // Submitted through another path (the robot extension, the console): the workflow says
     // so with its second wait.
     app.ingest_ok(
-        &common::waiting(&id, USER, &format!("{id}-t2"), "7"),
+        &support::waiting(&id, USER, &format!("{id}-t2"), "7"),
         "applied",
     )
     .await;
@@ -97,7 +97,7 @@ async fn progress_made_elsewhere_is_followed() {
 async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
     let (app, calls) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, &format!("{id}-t1")), "applied")
+    app.ingest_ok(&support::started(&id, USER, &format!("{id}-t1")), "applied")
         .await;
     let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK);
@@ -109,11 +109,12 @@ async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
         StatusCode::OK,
         "cancelled in `submitted`: no token held"
     );
-    app.ingest_ok(&common::finished(&id, USER), "applied").await;
+    app.ingest_ok(&support::finished(&id, USER), "applied")
+        .await;
     let before = app.order(&id, USER).await;
     // The workflow's second wait, delivered late and again: the workflow has finished, so
     // nothing is released, and the order is not renumbered.
-    let waiting = common::waiting(&id, USER, &format!("{id}-t2"), "9");
+    let waiting = support::waiting(&id, USER, &format!("{id}-t2"), "9");
     app.ingest_ok(&waiting, "stale").await;
     app.ingest_ok(&waiting, "duplicate").await;
     let after = app.order(&id, USER).await;
@@ -130,7 +131,7 @@ async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
 #[tokio::test]
 async fn every_delivery_is_remembered_whatever_its_outcome() {
     let (app, _) = app().await;
-    let mut foreign = common::started(&unique("o"), USER, "t");
+    let mut foreign = support::started(&unique("o"), USER, "t");
     foreign["detail-type"] = serde_json::json!("Validator.NewOrder");
     app.ingest_ok(&foreign, "ignored").await;
     app.ingest_ok(&foreign, "duplicate").await;
@@ -152,11 +153,11 @@ enum Story {
 }
 
 fn events(story: Story, id: &str) -> Vec<Value> {
-    let started = common::started(id, USER, &format!("{id}-t1"));
-    let waiting = common::waiting(id, USER, &format!("{id}-t2"), "17");
-    let customer = common::timed_out(id, USER, "Customer timedout");
-    let barista = common::timed_out(id, USER, "Barista timedout");
-    let finished = common::finished(id, USER);
+    let started = support::started(id, USER, &format!("{id}-t1"));
+    let waiting = support::waiting(id, USER, &format!("{id}-t2"), "17");
+    let customer = support::timed_out(id, USER, "Customer timedout");
+    let barista = support::timed_out(id, USER, "Barista timedout");
+    let finished = support::finished(id, USER);
     match story {
         Story::CustomerTimedOut => vec![started, customer],
         Story::BaristaTimedOut => vec![started, waiting, barista],

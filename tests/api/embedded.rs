@@ -8,7 +8,7 @@ use aws_smithy_mocks::mock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, eventually, latte, sfn};
+use crate::support::{TestApp, eventually, latte, sfn};
 
 async fn start(app: &TestApp, user: &str, body: Option<Value>) -> Value {
     let (status, order) = app

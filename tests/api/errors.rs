@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, latte, sfn, unique};
+use crate::support::{self, TestApp, latte, sfn, unique};
 
 const USER: &str = "alice";
 
@@ -11,7 +11,7 @@ async fn app_with_order() -> (TestApp, String) {
     let (workflow, _) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
     let id = unique("order");
-    app.ingest_ok(&common::started(&id, USER, "t-err"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t-err"), "applied")
         .await;
     (app, id)
 }
@@ -198,7 +198,7 @@ async fn missing_invalid_and_expired_tokens_are_401() {
         jsonwebtoken::encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(common::JWT_SECRET.as_bytes()),
+            &EncodingKey::from_secret(support::JWT_SECRET.as_bytes()),
         )
         .unwrap()
     };

@@ -26,7 +26,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::common::{self, TestApp, eventually, sfn, unique};
+use crate::support::{self, TestApp, eventually, sfn, unique};
 
 const USER: &str = "5d1e7f3a-9b2c-4d6e-8f0a-3b4c5d6e7f80";
 const BARISTA: &str = "barista-events";
@@ -86,7 +86,7 @@ struct MotoBus {
 
 impl MotoBus {
     async fn create(url: &str) -> MotoBus {
-        let conf = common::moto_config(url);
+        let conf = support::moto_config(url);
         let events = Client::new(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
         let bus = unique("om-bus");
@@ -249,7 +249,7 @@ fn assert_event(event: &Value, order_id: &str, expected: (&str, &str, &str), sou
 
 #[tokio::test]
 async fn transitions_reach_a_rule_on_the_bus_as_the_apps_read_them() {
-    let Some(url) = common::moto_url("the EventBridge round trip against moto") else {
+    let Some(url) = support::moto_url("the EventBridge round trip against moto") else {
         return;
     };
     let bus = MotoBus::create(&url).await;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, eventually, latte, sfn};
+use crate::support::{self, TestApp, eventually, latte, sfn};
 
 const USER: &str = "6a2b8c1d-0e9f-4a3b-8c7d-5e4f3a2b1c0d";
 
@@ -42,7 +42,7 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     assert_eq!(output["order_id"], id.as_str());
     assert_eq!(output["drink"]["name"], "Latte");
 
-    app.ingest_ok(&common::waiting(&id, USER, t2, "112"), "applied")
+    app.ingest_ok(&support::waiting(&id, USER, t2, "112"), "applied")
         .await;
     let (status, queue) = app.get("/v1/orders?event_id=NYC", &barista).await;
     assert_eq!(status, StatusCode::OK);
@@ -70,7 +70,8 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
         json!({"order_id": id, "outcome": "completed", "cancelled": false})
     );
 
-    app.ingest_ok(&common::finished(&id, USER), "applied").await;
+    app.ingest_ok(&support::finished(&id, USER), "applied")
+        .await;
     let order = app.order(&id, USER).await;
     assert_eq!(order["state"], "completed");
     assert!(calls.failures().is_empty());
@@ -120,7 +121,7 @@ async fn barista_cancel_while_submitted_releases_the_wait_when_token_two_arrives
         "no token is held in submitted"
     );
 
-    app.ingest_ok(&common::waiting(&id, USER, "t-sub-2", "9"), "applied")
+    app.ingest_ok(&support::waiting(&id, USER, "t-sub-2", "9"), "applied")
         .await;
     let released = eventually("token #2 released", || async {
         calls.successes().into_iter().find(|(t, _)| t == "t-sub-2")
@@ -216,8 +217,11 @@ async fn lists_paginate_oldest_first_for_open_and_newest_first_for_history() {
 
     // Time out ten of them: history lists newest first.
     for id in &ids[..10] {
-        app.ingest_ok(&common::timed_out(id, USER, "Customer timedout"), "applied")
-            .await;
+        app.ingest_ok(
+            &support::timed_out(id, USER, "Customer timedout"),
+            "applied",
+        )
+        .await;
     }
     let (_, history) = app
         .get(

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::common::{INGEST_KEY, TestApp, sfn, unique};
+use crate::support::{INGEST_KEY, TestApp, sfn, unique};
 use order_manager::inbound::http::INGEST_BODY_LIMIT;
 use order_manager::inbound::http::hardening::CorsOrigins;
 
@@ -189,7 +189,7 @@ async fn every_answer_carries_the_security_headers() {
 async fn an_oversized_event_is_413_problem_json_and_stores_nothing() {
     let app = TestApp::spawn(sfn::accepting().0).await;
     let id = unique("order");
-    let mut envelope = crate::common::started(&id, "alice", "t-big");
+    let mut envelope = crate::support::started(&id, "alice", "t-big");
     envelope["detail"]["padding"] = json!("x".repeat(INGEST_BODY_LIMIT));
     let res = app
         .http

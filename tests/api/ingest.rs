@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, EXECUTION_PREFIX, INGEST_KEY, TestApp, eventually, latte, sfn, unique};
+use crate::support::{self, EXECUTION_PREFIX, INGEST_KEY, TestApp, eventually, latte, sfn, unique};
 
 const USER: &str = "u-ingest";
 
@@ -17,13 +17,13 @@ async fn post_with_key(app: &TestApp, key: Option<&str>, body: &Value) -> (Statu
     if let Some(k) = key {
         req = req.header("x-api-key", k);
     }
-    common::read(req.send().await.unwrap()).await
+    support::read(req.send().await.unwrap()).await
 }
 
 #[tokio::test]
 async fn ingest_needs_the_api_key() {
     let (app, _) = app().await;
-    let ev = common::started(&unique("o"), USER, "t");
+    let ev = support::started(&unique("o"), USER, "t");
     let mut one_byte_off = INGEST_KEY.to_string().into_bytes();
     *one_byte_off.last_mut().unwrap() ^= 1;
     let one_byte_off = String::from_utf8(one_byte_off).unwrap();
@@ -55,7 +55,7 @@ async fn ingest_needs_the_api_key() {
 async fn duplicates_by_envelope_and_by_content_are_200_duplicate() {
     let (app, _) = app().await;
     let id = unique("o");
-    let ev = common::started(&id, USER, "t-dup");
+    let ev = support::started(&id, USER, "t-dup");
     app.ingest_ok(&ev, "applied").await;
     app.ingest_ok(&ev, "duplicate").await;
     let mut same_content = ev.clone();
@@ -71,14 +71,14 @@ async fn duplicates_by_envelope_and_by_content_are_200_duplicate() {
 async fn events_for_unknown_orders_never_create_them() {
     let (app, _) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "5"), "deferred")
+    app.ingest_ok(&support::waiting(&id, USER, "t2", "5"), "deferred")
         .await;
     app.ingest_ok(
-        &common::timed_out(&id, USER, "Customer timedout"),
+        &support::timed_out(&id, USER, "Customer timedout"),
         "deferred",
     )
     .await;
-    app.ingest_ok(&common::finished(&id, USER), "deferred")
+    app.ingest_ok(&support::finished(&id, USER), "deferred")
         .await;
     let (status, _) = app
         .get(&format!("/v1/orders/{id}"), &app.barista("b"))
@@ -90,28 +90,29 @@ async fn events_for_unknown_orders_never_create_them() {
 async fn stale_events_are_acknowledged_and_ignored() {
     let (app, _) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t1"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t1"), "applied")
         .await;
     let (status, _) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::OK);
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "3"), "applied")
+    app.ingest_ok(&support::waiting(&id, USER, "t2", "3"), "applied")
         .await;
     // A late WorkflowStarted (new token, same execution) for a queued order.
-    app.ingest_ok(&common::started(&id, USER, "t1-late"), "stale")
+    app.ingest_ok(&support::started(&id, USER, "t1-late"), "stale")
         .await;
     // The same WaitingCompletion again: duplicate by content.
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "3"), "duplicate")
+    app.ingest_ok(&support::waiting(&id, USER, "t2", "3"), "duplicate")
         .await;
     let (status, done) = app
         .post(&format!("/v1/orders/{id}/complete"), &app.barista("b"))
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     // A timeout never overrides a completed order.
-    app.ingest_ok(&common::timed_out(&id, USER, "Barista timedout"), "stale")
+    app.ingest_ok(&support::timed_out(&id, USER, "Barista timedout"), "stale")
         .await;
     assert_eq!(app.order(&id, USER).await["state"], "completed");
-    app.ingest_ok(&common::finished(&id, USER), "applied").await;
-    app.ingest_ok(&common::finished(&id, USER), "duplicate")
+    app.ingest_ok(&support::finished(&id, USER), "applied")
+        .await;
+    app.ingest_ok(&support::finished(&id, USER), "duplicate")
         .await;
 }
 
@@ -119,10 +120,10 @@ async fn stale_events_are_acknowledged_and_ignored() {
 async fn timeouts_cancel_open_orders() {
     let (app, _) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t1"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t1"), "applied")
         .await;
     app.ingest_ok(
-        &common::timed_out(&id, USER, "Customer timedout"),
+        &support::timed_out(&id, USER, "Customer timedout"),
         "applied",
     )
     .await;
@@ -130,7 +131,7 @@ async fn timeouts_cancel_open_orders() {
     assert_eq!(order["state"], "cancelled");
     assert_eq!(order["cancel_reason"], "customer_timeout");
     app.ingest_ok(
-        &common::timed_out(&id, USER, "Customer timedout"),
+        &support::timed_out(&id, USER, "Customer timedout"),
         "duplicate",
     )
     .await;
@@ -144,9 +145,10 @@ async fn timeouts_cancel_open_orders() {
 async fn workflow_end_closes_an_open_order() {
     let (app, _) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t1"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t1"), "applied")
         .await;
-    app.ingest_ok(&common::finished(&id, USER), "applied").await;
+    app.ingest_ok(&support::finished(&id, USER), "applied")
+        .await;
     let order = app.order(&id, USER).await;
     assert_eq!(order["state"], "cancelled");
     assert_eq!(order["cancel_reason"], "workflow_ended");
@@ -156,9 +158,9 @@ async fn workflow_end_closes_an_open_order() {
 async fn a_second_execution_for_an_order_is_failed_not_overwritten() {
     let (app, calls) = app().await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t-first"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t-first"), "applied")
         .await;
-    let mut second = common::started(&id, "someone-else", "t-second");
+    let mut second = support::started(&id, "someone-else", "t-second");
     second["resources"][1] = json!(format!("{EXECUTION_PREFIX}other-execution"));
     app.ingest_ok(&second, "stale").await;
     let failures = eventually("the second execution failed", || async {
@@ -180,7 +182,7 @@ async fn a_second_execution_for_an_order_is_failed_not_overwritten() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(calls.successes()[0].0, "t-first");
     // A timeout from the other execution is ignored.
-    let mut other_timeout = common::timed_out(&id, USER, "Customer timedout");
+    let mut other_timeout = support::timed_out(&id, USER, "Customer timedout");
     other_timeout["resources"][1] = json!(format!("{EXECUTION_PREFIX}other-execution"));
     app.ingest_ok(&other_timeout, "ignored").await;
     assert_eq!(app.order(&id, USER).await["state"], "submitted");
@@ -189,7 +191,7 @@ async fn a_second_execution_for_an_order_is_failed_not_overwritten() {
 #[tokio::test]
 async fn unknown_detail_types_are_ignored() {
     let (app, _) = app().await;
-    let mut ev = common::started(&unique("o"), USER, "t");
+    let mut ev = support::started(&unique("o"), USER, "t");
     ev["detail-type"] = json!("Validator.NewOrder");
     let (status, body) = app.ingest(&ev).await;
     assert_eq!(status, StatusCode::OK);
@@ -200,7 +202,7 @@ async fn unknown_detail_types_are_ignored() {
 async fn events_without_an_event_id_use_the_default() {
     let (app, _) = app().await;
     let id = unique("o");
-    let mut ev = common::started(&id, USER, "t");
+    let mut ev = support::started(&id, USER, "t");
     ev["detail"].as_object_mut().unwrap().remove("eventId");
     app.ingest_ok(&ev, "applied").await;
     assert_eq!(app.order(&id, USER).await["event_id"], "default");
@@ -211,7 +213,7 @@ async fn permanently_bad_events_are_4xx_and_write_nothing() {
     let (app, _) = app().await;
     let id = unique("o");
     let token = "SECRET-TOKEN-VALUE";
-    let base = common::started(&id, USER, token);
+    let base = support::started(&id, USER, token);
     let mut cases: Vec<(Value, &str)> = Vec::new();
     let mut e = base.clone();
     e["detail"].as_object_mut().unwrap().remove("orderId");
@@ -234,7 +236,7 @@ async fn permanently_bad_events_are_4xx_and_write_nothing() {
     let mut e = base.clone();
     e.as_object_mut().unwrap().remove("detail-type");
     cases.push((e, "invalid_body"));
-    let mut e = common::waiting(&id, USER, token, "x");
+    let mut e = support::waiting(&id, USER, token, "x");
     e["detail"]["orderNumber"] = json!("not-a-number");
     cases.push((e, "invalid_event"));
     for (ev, code) in cases {

@@ -2,7 +2,6 @@
 
 mod auth;
 mod cognito;
-mod common;
 mod compat;
 mod disorder;
 mod embedded;
@@ -18,3 +17,5 @@ mod races;
 mod stepfunctions_errors;
 mod stepfunctions_moto;
 mod stream;
+#[path = "../support/mod.rs"]
+mod support;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{TestApp, sfn};
+use crate::support::{TestApp, sfn};
 
 #[tokio::test]
 async fn openapi_json_is_the_committed_document() {

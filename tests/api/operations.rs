@@ -10,7 +10,7 @@ use order_manager::domain::ports::{CallbackError, StartError, Workflow};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{self, EXECUTION_PREFIX, TestApp, latte, sfn, unique};
+use crate::support::{self, EXECUTION_PREFIX, TestApp, latte, sfn, unique};
 
 /// A workflow whose every callback takes `delay`, recording `(token, what)` once done.
 #[derive(Clone)]
@@ -59,7 +59,7 @@ impl Workflow for SlowWorkflow {
 /// Submits a drink for a new order of alice in the background; the handle answers the status.
 async fn submit_in_background(app: &TestApp, token: &str) -> tokio::task::JoinHandle<Option<u16>> {
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, "alice", token), "applied")
+    app.ingest_ok(&support::started(&id, "alice", token), "applied")
         .await;
     let req = app
         .http
@@ -119,9 +119,9 @@ async fn a_shutdown_delivers_the_callbacks_it_owes() {
     let app = TestApp::spawn(Arc::new(workflow.clone())).await;
     // A second execution for an existing order is failed off the ingest's path.
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, "alice", "t-first"), "applied")
+    app.ingest_ok(&support::started(&id, "alice", "t-first"), "applied")
         .await;
-    let mut second = common::started(&id, "alice", "t-second");
+    let mut second = support::started(&id, "alice", "t-second");
     second["resources"][1] = json!(format!("{EXECUTION_PREFIX}other-execution"));
     app.ingest_ok(&second, "stale").await;
     // The callback is still on its way (400 ms): the shutdown waits for it.
@@ -140,7 +140,7 @@ async fn a_request_that_takes_too_long_answers_503_and_can_be_retried() {
     })
     .await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, "alice", "t-slow"), "applied")
+    app.ingest_ok(&support::started(&id, "alice", "t-slow"), "applied")
         .await;
     let began = Instant::now();
     let res = app.submit_raw(&id, "alice", &latte()).await;
@@ -166,9 +166,9 @@ async fn metrics_show_requests_by_route_ingest_outcomes_callbacks_and_the_outbox
     let (workflow, _) = sfn::accepting();
     let app = TestApp::spawn(workflow).await;
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, "alice", "t-metrics"), "applied")
+    app.ingest_ok(&support::started(&id, "alice", "t-metrics"), "applied")
         .await;
-    let mut bad = common::started(&unique("o"), "alice", "t");
+    let mut bad = support::started(&unique("o"), "alice", "t");
     bad["detail"]["orderId"] = json!("not a valid id!");
     assert_eq!(app.ingest(&bad).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app.submit(&id, &app.customer("alice"), latte()).await;

@@ -22,7 +22,7 @@ use order_manager::outbound::stepfunctions::{StartInput, StepFunctionsWorkflow};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, INGEST_KEY, TestApp, latte, unique};
+use crate::support::{self, INGEST_KEY, TestApp, latte, unique};
 
 const USER: &str = "5d1c7e2a-9b3f-4e6d-8a7c-2f1e0d9c8b7a";
 const BARISTA: &str = "barista-op";
@@ -166,7 +166,7 @@ struct Shop {
 }
 
 async fn open_shop(url: &str, beats: Heartbeats) -> Shop {
-    let conf = common::moto_with_interpreter(url).await;
+    let conf = support::moto_with_interpreter(url).await;
     let (ddb, events, sqs, sfn) = (
         aws_sdk_dynamodb::Client::new(&conf),
         aws_sdk_eventbridge::Client::new(&conf),
@@ -445,7 +445,7 @@ impl Shop {
 }
 
 fn moto() -> Option<String> {
-    common::moto_url("the OrderProcessor on moto")
+    support::moto_url("the OrderProcessor on moto")
 }
 
 #[tokio::test]

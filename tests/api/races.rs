@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 
-use crate::common::{self, TestApp, latte, sfn, unique};
+use crate::support::{self, TestApp, latte, sfn, unique};
 
 const USER: &str = "racer";
 
@@ -13,7 +13,7 @@ async fn concurrent_submissions_send_one_callback_and_the_rest_get_409() {
     let (workflow, calls) = sfn::accepting();
     let app = Arc::new(TestApp::spawn(workflow).await);
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t-race"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t-race"), "applied")
         .await;
     let token = app.customer(USER);
     let tasks: Vec<_> = (0..50)
@@ -45,10 +45,10 @@ async fn two_baristas_claiming_one_order_one_wins() {
     let (workflow, _) = sfn::accepting();
     let app = Arc::new(TestApp::spawn(workflow).await);
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t1"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t1"), "applied")
         .await;
     app.submit(&id, &app.customer(USER), latte()).await;
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "1"), "applied")
+    app.ingest_ok(&support::waiting(&id, USER, "t2", "1"), "applied")
         .await;
     let claims: Vec<_> = ["b1", "b2"]
         .into_iter()
@@ -78,10 +78,10 @@ async fn concurrent_complete_and_cancel_resume_the_workflow_once() {
     let (workflow, calls) = sfn::accepting();
     let app = Arc::new(TestApp::spawn(workflow).await);
     let id = unique("o");
-    app.ingest_ok(&common::started(&id, USER, "t1"), "applied")
+    app.ingest_ok(&support::started(&id, USER, "t1"), "applied")
         .await;
     app.submit(&id, &app.customer(USER), latte()).await;
-    app.ingest_ok(&common::waiting(&id, USER, "t2", "1"), "applied")
+    app.ingest_ok(&support::waiting(&id, USER, "t2", "1"), "applied")
         .await;
     let a = {
         let (app, id) = (app.clone(), id.clone());
@@ -111,7 +111,7 @@ async fn concurrent_deliveries_of_one_event_apply_once() {
     let (workflow, _) = sfn::accepting();
     let app = Arc::new(TestApp::spawn(workflow).await);
     let id = unique("o");
-    let ev = common::started(&id, USER, "t1");
+    let ev = support::started(&id, USER, "t1");
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (app, ev) = (app.clone(), ev.clone());

@@ -26,7 +26,7 @@ use order_manager::outbound::stepfunctions::StepFunctionsWorkflow;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, eventually, latte, sfn, unique};
+use crate::support::{self, TestApp, eventually, latte, sfn, unique};
 
 const USER: &str = "7b3c9d2e-1f0a-4b4c-9d8e-6f5a4b3c2d1e";
 const BARISTA: &str = "barista-sfn-errors";
@@ -81,7 +81,7 @@ fn dead_body(code: &str) -> String {
 /// The real adapter over a mocked client whose SDK retry policy is the production one
 /// (`StepFunctionsWorkflow::from_env`: one attempt per call; the service retries itself), so
 /// that the number of calls per attempt is known.
-/// (`common::sfn::workflow_with` uses the SDK's test defaults: 3 attempts, 1 s backoff.)
+/// (`support::sfn::workflow_with` uses the SDK's test defaults: 3 attempts, 1 s backoff.)
 fn workflow_with_production_retries(rules: &[&Rule]) -> std::sync::Arc<dyn Workflow> {
     let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |b| {
         b.retry_config(
@@ -286,16 +286,16 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
         .build();
     let stray = stray_successes();
     let app = TestApp::spawn(workflow_with_production_retries(&[&rule, &stray])).await;
-    app.ingest_ok(&common::started(&id, USER, TOKEN), "applied")
+    app.ingest_ok(&support::started(&id, USER, TOKEN), "applied")
         .await;
 
     // Recorded, and the workflow will be told: `202` with the order (a 503 would tell the
     // client nothing happened, and its retry would meet a conflict).
-    let (code, answered) = common::read(app.submit_raw(&id, USER, &latte()).await).await;
+    let (code, answered) = support::read(app.submit_raw(&id, USER, &latte()).await).await;
     assert_eq!(code, StatusCode::ACCEPTED, "{answered}");
     assert_eq!(answered["state"], "submitted", "{answered}");
     // The client repeats it anyway: the same `PUT`, nothing sent twice.
-    let (code, _) = common::read(app.submit_raw(&id, USER, &latte()).await).await;
+    let (code, _) = support::read(app.submit_raw(&id, USER, &latte()).await).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(rule.num_calls(), 1, "the inline call is one request");
     // The change stands: the order is submitted, not lost and not expired.
@@ -315,7 +315,7 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
 
     // The workflow moved on: its second wait reaches us and the order is queued.
     app.ingest_ok(
-        &common::waiting(&id, USER, "TOKEN-transient-two", "9"),
+        &support::waiting(&id, USER, "TOKEN-transient-two", "9"),
         "applied",
     )
     .await;
@@ -440,7 +440,7 @@ async fn waiting_completion_settles_a_pending_callback_for_token_one() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let calls_before = failing.num_calls();
     app.ingest_ok(
-        &common::waiting(&id, USER, "TOKEN-settled-two", "5"),
+        &support::waiting(&id, USER, "TOKEN-settled-two", "5"),
         "applied",
     )
     .await;
@@ -492,7 +492,7 @@ async fn a_dead_token_after_an_attempt_of_unknown_outcome_leaves_the_decision_to
     );
     // The workflow's own timeout event settles it.
     app.ingest_ok(
-        &common::timed_out(&id, USER, "Customer timedout"),
+        &support::timed_out(&id, USER, "Customer timedout"),
         "applied",
     )
     .await;

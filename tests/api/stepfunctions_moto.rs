@@ -17,7 +17,7 @@ use order_manager::outbound::stepfunctions::StepFunctionsWorkflow;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{self, TestApp, latte, unique};
+use crate::support::{self, TestApp, latte, unique};
 
 const USER: &str = "8c4d0e3f-2a1b-4c5d-8e9f-7a6b5c4d3e2f";
 const BARISTA: &str = "barista-moto";
@@ -41,7 +41,7 @@ struct TaskMessage {
 
 impl MotoWorkflow {
     async fn create(url: &str) -> MotoWorkflow {
-        let conf = common::moto_with_interpreter(url).await;
+        let conf = support::moto_with_interpreter(url).await;
         let sfn = aws_sdk_sfn::Client::new(&conf);
         let sqs = aws_sdk_sqs::Client::new(&conf);
 
@@ -209,7 +209,10 @@ async fn queued_order_of_a_real_execution(app: &TestApp, wf: &MotoWorkflow) -> (
     assert_eq!(one.body["orderId"], order_id.as_str(), "{}", one.body);
 
     app.ingest_ok(
-        &of_execution(common::started(&order_id, USER, &one.token), &execution_arn),
+        &of_execution(
+            support::started(&order_id, USER, &one.token),
+            &execution_arn,
+        ),
         "applied",
     )
     .await;
@@ -223,7 +226,7 @@ async fn queued_order_of_a_real_execution(app: &TestApp, wf: &MotoWorkflow) -> (
     assert_ne!(two.token, one.token, "each wait has its own token");
     app.ingest_ok(
         &of_execution(
-            common::waiting(&order_id, USER, &two.token, "1"),
+            support::waiting(&order_id, USER, &two.token, "1"),
             &execution_arn,
         ),
         "applied",
@@ -237,7 +240,7 @@ async fn queued_order_of_a_real_execution(app: &TestApp, wf: &MotoWorkflow) -> (
 
 #[tokio::test]
 async fn submission_and_completion_resume_a_real_execution_to_succeeded() {
-    let Some(url) = common::moto_url("the Step Functions round trip against moto") else {
+    let Some(url) = support::moto_url("the Step Functions round trip against moto") else {
         return;
     };
     let wf = MotoWorkflow::create(&url).await;
@@ -287,7 +290,7 @@ async fn submission_and_completion_resume_a_real_execution_to_succeeded() {
 /// `OM_CANCEL_CALLBACK=failure`, for a workflow that catches it (this one does not).
 #[tokio::test]
 async fn a_cancel_configured_to_fail_fails_the_real_execution() {
-    let Some(url) = common::moto_url("the Step Functions round trip against moto") else {
+    let Some(url) = support::moto_url("the Step Functions round trip against moto") else {
         return;
     };
     let wf = MotoWorkflow::create(&url).await;

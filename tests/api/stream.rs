@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{self, TestApp, latte, sfn};
+use crate::support::{self, TestApp, latte, sfn};
 
 /// One server-sent event (or a comment, such as a heartbeat).
 #[derive(Debug, Default, Clone)]
@@ -122,7 +122,7 @@ async fn baristas_follow_every_change_of_their_event_in_order() {
     assert_eq!(created.json()["order_id"], id.as_str());
     assert_eq!(created.json()["state"], "created");
     app.submit(&id, &app.customer("alice"), latte()).await;
-    app.ingest_ok(&common::waiting(&id, "alice", "t2", "4"), "applied")
+    app.ingest_ok(&support::waiting(&id, "alice", "t2", "4"), "applied")
         .await;
     let submitted = s.next_order().await;
     let queued = s.next_order().await;
@@ -142,7 +142,7 @@ async fn baristas_follow_every_change_of_their_event_in_order() {
         );
     }
     // Another event's orders are not in this stream.
-    let mut other = common::started(&common::unique("o"), "carol", "t3");
+    let mut other = support::started(&support::unique("o"), "carol", "t3");
     other["detail"]["eventId"] = "LDN".into();
     app.ingest_ok(&other, "applied").await;
     s.assert_quiet(Duration::from_millis(400)).await;

@@ -1,7 +1,5 @@
-//! The test harness: starts the real application on port 0 with a fresh SQLite file, and
-//! talks to it over HTTP with typed helpers.
-pub mod jwks;
-pub mod sfn;
+//! The application in-process: started on port 0 with a fresh SQLite file (or a fresh
+//! DynamoDB table on moto), and talked to over HTTP with typed helpers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,10 +20,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-pub const INGEST_KEY: &str = "test-ingest-key-0123456789";
-pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-0123456789";
-pub const EXECUTION_PREFIX: &str =
-    "arn:aws:states:us-east-1:123456789012:execution:OrderProcessorWorkflow:";
+use super::{INGEST_KEY, JWT_SECRET, latte, started, unique, waiting};
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -368,87 +363,4 @@ pub async fn read(res: reqwest::Response) -> (StatusCode, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A unique id for envelopes and orders.
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
-}
-
-fn envelope(file: &str, order_id: &str, fields: Value) -> Value {
-    let mut e = fixture(file);
-    e["id"] = json!(unique("env"));
-    e["resources"][1] = json!(format!("{EXECUTION_PREFIX}{order_id}"));
-    e["detail"]["orderId"] = json!(order_id);
-    for (k, v) in fields.as_object().unwrap() {
-        e["detail"][k] = v.clone();
-    }
-    e
-}
-
-/// `OrderProcessor.WorkflowStarted` for `order_id` of `user` at event `NYC`, with token #1.
-pub fn started(order_id: &str, user: &str, token: &str) -> Value {
-    envelope(
-        "workflow-started.json",
-        order_id,
-        json!({"userId": user, "TaskToken": token}),
-    )
-}
-
-/// `OrderProcessor.WaitingCompletion` with token #2 and an order number.
-pub fn waiting(order_id: &str, user: &str, token: &str, number: &str) -> Value {
-    envelope(
-        "waiting-completion.json",
-        order_id,
-        json!({"userId": user, "TaskToken": token, "orderNumber": number}),
-    )
-}
-
-/// `OrderProcessor.OrderTimeOut` with the given cause.
-pub fn timed_out(order_id: &str, user: &str, cause: &str) -> Value {
-    envelope(
-        "order-timeout.json",
-        order_id,
-        json!({"userId": user, "cause": cause}),
-    )
-}
-
-/// `OrderProcessor.orderFinished`.
-pub fn finished(order_id: &str, user: &str) -> Value {
-    envelope("order-finished.json", order_id, json!({"userId": user}))
-}
-
-/// A drink on the default menu.
-pub fn latte() -> Value {
-    json!({"drink": "Latte", "modifiers": ["Oat"]})
-}
-
-/// Polls `check` until it returns `Some`, for up to 10 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }

@@ -12,8 +12,7 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-pub const INGEST_KEY: &str = "faults-ingest-key-0123456789";
-pub const JWT_SECRET: &str = "faults-jwt-secret-0123456789-0123456789";
+pub use super::{INGEST_KEY, JWT_SECRET};
 pub const BARISTA: &str = "barista-faults";
 
 /// One run of the binary. Killed (SIGKILL) when dropped.
