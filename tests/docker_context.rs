@@ -126,7 +126,10 @@ fn cargo_command(dockerfile: &str) -> Vec<String> {
 
 /// The platform rustc builds for here.
 fn host() -> String {
-    let out = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
