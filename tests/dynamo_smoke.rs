@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use order_manager::domain::history::Cause;
 use order_manager::domain::ids::{EventId, OrderId, TaskToken, UserId};
 use order_manager::domain::lifecycle::{Callback, CallbackAction, Change};
 use order_manager::domain::notices::{Notice, NoticeKind};
@@ -168,6 +169,7 @@ async fn two_replicas_never_both_get_an_outbox_entry() {
             order: o,
             expected_version: None,
             settles: vec![],
+            cause: Cause::Timeout,
         };
         // Not leased: due at once.
         a.apply(&change, None, now()).await.unwrap();

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::history::Cause;
 use super::ids::{EventId, OrderId, OrderNumber, TaskToken, UserId};
 use super::lifecycle::{CancelCallback, Change};
 use super::order::{CancelReason, Order, OrderState};
@@ -84,6 +85,26 @@ impl WorkflowEvent {
             | Self::WaitingCompletion { order_id, .. }
             | Self::TimedOut { order_id, .. }
             | Self::Finished { order_id, .. } => order_id,
+        }
+    }
+
+    /// The event's `detail-type`, as the workflow sends it.
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "OrderProcessor.WorkflowStarted",
+            Self::WaitingCompletion { .. } => "OrderProcessor.WaitingCompletion",
+            Self::TimedOut { .. } => "OrderProcessor.OrderTimeOut",
+            Self::Finished { .. } => "OrderProcessor.orderFinished",
+        }
+    }
+
+    /// What the order's history says caused a change this event made.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Self::TimedOut { .. } => Cause::Timeout,
+            _ => Cause::Workflow {
+                event: self.detail_type().into(),
+            },
         }
     }
 
@@ -174,6 +195,7 @@ pub fn decide(
                     callbacks: vec![],
                     notices: vec![],
                     settles: vec![],
+                    cause: event.cause(),
                 }),
                 outcome: Outcome::Applied,
             },
@@ -206,7 +228,7 @@ pub fn decide(
                     expires_order: false,
                 };
                 Decision::Write {
-                    change: Box::new(order.change(o, vec![cb])),
+                    change: Box::new(order.change(o, vec![cb], event.cause())),
                     outcome: Outcome::Stale,
                 }
             } else if order.state == OrderState::Created {
@@ -215,7 +237,7 @@ pub fn decide(
                 let mut o = order.next(now);
                 o.start_token = Some(token.clone());
                 Decision::Write {
-                    change: Box::new(order.change(o, vec![])),
+                    change: Box::new(order.change(o, vec![], event.cause())),
                     outcome: Outcome::Applied,
                 }
             } else {
@@ -240,7 +262,7 @@ pub fn decide(
                     o.state = OrderState::Queued;
                     o.order_number = Some(*order_number);
                     o.completion_token = Some(token.clone());
-                    let mut change = order.change(o, vec![]);
+                    let mut change = order.change(o, vec![], event.cause());
                     change.settles.extend(order.start_token.clone());
                     Decision::Write {
                         change: Box::new(change),
@@ -260,7 +282,7 @@ pub fn decide(
                     let reason = order.cancel_reason.unwrap_or(CancelReason::Barista);
                     let cb = order.release(token.clone(), policy, reason);
                     Decision::Write {
-                        change: Box::new(order.change(o, vec![cb])),
+                        change: Box::new(order.change(o, vec![cb], event.cause())),
                         outcome: Outcome::Applied,
                     }
                 }
@@ -286,7 +308,7 @@ pub fn decide(
                     let mut o = order.next(now);
                     o.cancel_reason = Some(reason);
                     Decision::Write {
-                        change: Box::new(order.change(o, vec![])),
+                        change: Box::new(order.change(o, vec![], event.cause())),
                         outcome: Outcome::Applied,
                     }
                 }
@@ -299,7 +321,7 @@ pub fn decide(
                     o.state = OrderState::Cancelled;
                     o.cancel_reason = Some(reason);
                     Decision::Write {
-                        change: Box::new(order.ended(o)),
+                        change: Box::new(order.ended(o, event.cause())),
                         outcome: Outcome::Applied,
                     }
                 }
@@ -316,7 +338,7 @@ pub fn decide(
                 o.cancel_reason = Some(CancelReason::WorkflowEnded);
             }
             Decision::Write {
-                change: Box::new(order.ended(o)),
+                change: Box::new(order.ended(o, event.cause())),
                 outcome: Outcome::Applied,
             }
         }
@@ -337,8 +359,8 @@ impl Order {
 
     /// The change to `new` after the workflow's waits are over (a time-out, its end): a
     /// callback still pending for any of the order's tokens is settled, never sent.
-    fn ended(&self, new: Order) -> Change {
-        let mut change = self.change(new, vec![]);
+    fn ended(&self, new: Order, cause: Cause) -> Change {
+        let mut change = self.change(new, vec![], cause);
         change.settles.extend(self.start_token.clone());
         change.settles.extend(self.completion_token.clone());
         change

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::history::{Cause, HistoryEntry};
 use super::ids::{OrderId, TaskToken, UserId};
 use super::notices::{Notice, notice_for};
 use super::order::{CancelReason, DrinkOrder, Order, OrderState};
@@ -24,6 +25,15 @@ pub struct Change {
     /// Tokens the workflow has shown it consumed (it moved past their wait): a callback still
     /// pending for one of them is settled as delivered, never sent again.
     pub settles: Vec<TaskToken>,
+    /// Who or what caused the change: the order's history records it.
+    pub cause: Cause,
+}
+
+impl Change {
+    /// The entry of the order's history this change writes.
+    pub fn history_entry(&self) -> HistoryEntry {
+        HistoryEntry::of(&self.order, &self.cause)
+    }
 }
 
 /// A workflow callback owed by a transition.
@@ -112,13 +122,14 @@ impl Order {
         o
     }
 
-    pub(crate) fn change(&self, order: Order, callbacks: Vec<Callback>) -> Change {
+    pub(crate) fn change(&self, order: Order, callbacks: Vec<Callback>, cause: Cause) -> Change {
         Change {
             expected_version: Some(self.version),
             notices: notice_for(self, &order).into_iter().collect(),
             order,
             callbacks,
             settles: vec![],
+            cause,
         }
     }
 
@@ -184,7 +195,10 @@ impl Order {
             action: CallbackAction::Resume { output },
             expires_order: true,
         };
-        Ok(Some(self.change(o, vec![cb])))
+        let by = Cause::Customer {
+            user_id: customer.clone(),
+        };
+        Ok(Some(self.change(o, vec![cb], by)))
     }
 
     /// A barista claims the order ("make"): `queued → preparing`.
@@ -200,7 +214,7 @@ impl Order {
                 let mut o = self.next(now);
                 o.state = OrderState::Preparing;
                 o.barista_user_id = Some(barista.clone());
-                Ok(Some(self.change(o, vec![])))
+                Ok(Some(self.change(o, vec![], Cause::barista(barista))))
             }
             OrderState::Preparing if self.barista_user_id.as_ref() == Some(barista) => Ok(None),
             OrderState::Preparing => Err(LifecycleError::ClaimedByAnother),
@@ -210,14 +224,18 @@ impl Order {
 
     /// A barista releases the order ("unmake"): `preparing → queued`.
     /// Releasing an order that is already queued changes nothing (`Ok(None)`).
-    pub fn unclaim(&self, now: DateTime<Utc>) -> Result<Option<Change>, LifecycleError> {
+    pub fn unclaim(
+        &self,
+        barista: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Change>, LifecycleError> {
         self.still_awaited()?;
         match self.state {
             OrderState::Preparing => {
                 let mut o = self.next(now);
                 o.state = OrderState::Queued;
                 o.barista_user_id = None;
-                Ok(Some(self.change(o, vec![])))
+                Ok(Some(self.change(o, vec![], Cause::barista(barista))))
             }
             OrderState::Queued => Ok(None),
             _ => Err(self.conflict("unclaimed")),
@@ -251,7 +269,7 @@ impl Order {
             },
             expires_order: true,
         };
-        Ok(Some(self.change(o, vec![cb])))
+        Ok(Some(self.change(o, vec![cb], Cause::barista(barista))))
     }
 
     /// Cancels the order. A customer may cancel their own order until a barista claims it
@@ -288,7 +306,13 @@ impl Order {
             .map(|t| self.release(t.clone(), policy, reason))
             .into_iter()
             .collect();
-        Ok(self.change(o, callbacks))
+        let by = match actor {
+            Actor::Customer(user_id) => Cause::Customer {
+                user_id: user_id.clone(),
+            },
+            Actor::Barista(user_id) => Cause::barista(user_id),
+        };
+        Ok(self.change(o, callbacks, by))
     }
 
     /// The callback that releases a wait of the workflow for a cancelled order.
@@ -322,7 +346,7 @@ impl Order {
         let mut o = self.next(now);
         o.state = OrderState::Cancelled;
         o.cancel_reason = Some(CancelReason::Expired);
-        Some(self.change(o, vec![]))
+        Some(self.change(o, vec![], Cause::ExpiredToken))
     }
 }
 
@@ -405,7 +429,7 @@ pub(crate) mod tests {
             let o = order(s);
             assert!(o.submit(&user("alice"), latte(), now()).is_err());
             assert!(o.claim(&user("bob"), now()).is_err());
-            assert!(o.unclaim(now()).is_err());
+            assert!(o.unclaim(&user("bob"), now()).is_err());
             assert!(o.complete(&user("bob"), now()).is_err());
             assert!(
                 o.cancel(&Actor::Barista(user("bob")), CancelCallback::Failure, now())
@@ -424,7 +448,7 @@ pub(crate) mod tests {
             claimed.claim(&user("carol"), now()).unwrap_err(),
             LifecycleError::ClaimedByAnother
         );
-        let released = claimed.unclaim(now()).unwrap().unwrap().order;
+        let released = claimed.unclaim(&user("bob"), now()).unwrap().unwrap().order;
         assert_eq!(released.state, OrderState::Queued);
         assert_eq!(released.barista_user_id, None);
     }

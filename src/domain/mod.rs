@@ -6,6 +6,7 @@ pub mod deferred;
 pub mod dispatch;
 pub mod events;
 pub mod follow;
+pub mod history;
 pub mod ids;
 pub mod lifecycle;
 pub mod list;

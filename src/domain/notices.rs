@@ -116,7 +116,11 @@ mod tests {
         assert_eq!(n.detail["TS"], claimed.order.updated_at.timestamp_millis());
         assert_eq!(n.detail["version"], 4);
         assert_eq!(n.detail["noticeId"].as_str().unwrap().len(), 36);
-        let released = claimed.order.unclaim(now()).unwrap().unwrap();
+        let released = claimed
+            .order
+            .unclaim(&UserId::parse("bob").unwrap(), now())
+            .unwrap()
+            .unwrap();
         assert_eq!(released.notices[0].kind, NoticeKind::MakeOrder);
         assert_eq!(released.notices[0].detail["baristaUserId"], "");
         let done = queued

@@ -223,6 +223,9 @@ pub(crate) mod fixtures {
             callbacks: vec![],
             notices: vec![],
             settles: vec![],
+            cause: crate::domain::history::Cause::Workflow {
+                event: "OrderProcessor.WorkflowStarted".into(),
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::events::WorkflowEvent;
+use super::history::HistoryEntry;
 use super::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use super::lifecycle::{CallbackAction, Change};
 use super::list::{Direction, SortKey};
@@ -164,7 +165,8 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - settles as delivered every pending callback for a token in `change.settles` (tokens
     ///   of `change.order`);
     /// - records every notice of the change as pending, due at once;
-    /// - appends the new order to the change log;
+    /// - appends the new order to the change log, and the change's
+    ///   [`HistoryEntry`](super::history::HistoryEntry) to the order's history;
     /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if
     ///   it was recorded before.
     ///
@@ -198,6 +200,11 @@ pub trait OrderStore: Send + Sync + 'static {
     /// The events kept for `order` by [`OrderStore::record_event`], in the order they were
     /// kept. A consistent read: an event kept before the call began is in the answer.
     async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError>;
+
+    /// The story of `order`: the history entry of every change applied to it, oldest first.
+    /// Empty for an unknown order, and for one bulk-loaded by an import and not changed
+    /// since. A consistent read: a change applied before the call began is in the answer.
+    async fn history(&self, order: &OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
 
     /// Whether an event with this envelope id was ingested.
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError>;

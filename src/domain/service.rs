@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::arrivals::Arrivals;
 use super::dispatch::{Attempt, NOTICE_BATCH};
 use super::events::{Decision, Outcome, WorkflowEvent, decide};
+use super::history::HistoryEntry;
 use super::ids::{EnvelopeId, EventId, OrderId, UserId};
 use super::lifecycle::{Actor, CancelCallback, Change, LifecycleError};
 use super::list::{Direction, SortKey, merge_sorted};
@@ -161,6 +162,7 @@ impl OrderService {
                 callbacks: change.callbacks.clone(),
                 notices: Vec::new(),
                 settles: change.settles.clone(),
+                cause: change.cause.clone(),
             };
             &without_notices
         } else {
@@ -415,6 +417,16 @@ impl OrderService {
         }
     }
 
+    /// The story of one order, if `actor` may see the order: every change, oldest first.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        id: &OrderId,
+    ) -> Result<Vec<HistoryEntry>, ServiceError> {
+        self.get_order(actor, id).await?;
+        Ok(self.store.history(id).await?)
+    }
+
     /// The customer submits the drink; resumes the workflow's first wait.
     #[tracing::instrument(skip_all, fields(order.id = %id))]
     pub async fn submit_drink(
@@ -452,8 +464,12 @@ impl OrderService {
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]
-    pub async fn unclaim(&self, id: &OrderId) -> Result<Transition, ServiceError> {
-        self.transact(id, |o| o.unclaim(now())).await
+    pub async fn unclaim(
+        &self,
+        barista: &UserId,
+        id: &OrderId,
+    ) -> Result<Transition, ServiceError> {
+        self.transact(id, |o| o.unclaim(barista, now())).await
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]

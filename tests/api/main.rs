@@ -9,6 +9,7 @@ mod errors;
 mod eventbridge;
 mod flow;
 mod hardening;
+mod history;
 mod ingest;
 mod openapi;
 mod operations;

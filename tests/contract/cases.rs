@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use order_manager::domain::deferred::MAX_PER_ORDER;
 use order_manager::domain::events::WorkflowEvent;
 use order_manager::domain::follow::ChangeFollower;
+use order_manager::domain::history::Cause;
 use order_manager::domain::ids::{EnvelopeId, EventId, OrderId, OrderNumber, TaskToken, UserId};
 use order_manager::domain::lifecycle::{Callback, CallbackAction, Change};
 use order_manager::domain::list::{Direction, SortKey};
@@ -20,7 +21,9 @@ use order_manager::domain::service::{OrderService, ServiceConfig};
 use order_manager::outbound::no_events::LogOnlyPublisher;
 use serde_json::json;
 
-type Store = Arc<dyn OrderStore>;
+pub(crate) type Store = Arc<dyn OrderStore>;
+
+pub use crate::history::every_change_tells_its_story_in_order;
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -29,7 +32,12 @@ fn uid(prefix: &str) -> String {
 }
 
 /// A new order, created `age` ago, of `user` at `event`.
-fn order(event: &str, user: &str, state: OrderState, created_at: DateTime<Utc>) -> Order {
+pub(crate) fn order(
+    event: &str,
+    user: &str,
+    state: OrderState,
+    created_at: DateTime<Utc>,
+) -> Order {
     Order {
         id: OrderId::parse(uid("o")).unwrap(),
         event_id: EventId::parse(event).unwrap(),
@@ -49,28 +57,32 @@ fn order(event: &str, user: &str, state: OrderState, created_at: DateTime<Utc>) 
     }
 }
 
-fn insert(o: &Order) -> Change {
+pub(crate) fn insert(o: &Order) -> Change {
     Change {
         order: o.clone(),
         expected_version: None,
         callbacks: vec![],
         notices: vec![],
         settles: vec![],
+        cause: Cause::Workflow {
+            event: "OrderProcessor.WorkflowStarted".into(),
+        },
     }
 }
 
 /// A change of `o` to `next`, from version `o.version`.
-fn update(o: &Order, next: Order) -> Change {
+pub(crate) fn update(o: &Order, next: Order) -> Change {
     Change {
         order: next,
         expected_version: Some(o.version),
         callbacks: vec![],
         notices: vec![],
         settles: vec![],
+        cause: Cause::barista(&UserId::parse("bob").unwrap()),
     }
 }
 
-fn bumped(o: &Order) -> Order {
+pub(crate) fn bumped(o: &Order) -> Order {
     let mut n = o.clone();
     n.version += 1;
     n.updated_at = now();
@@ -152,6 +164,8 @@ pub async fn transitions_are_guarded_by_version(store: Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(stored(&store, &o).await, next);
+    let states = [(1, OrderState::Created), (2, OrderState::Submitted)];
+    assert_eq!(story(&store, &o).await, states, "no entry of the loser");
 }
 
 pub async fn an_update_never_creates_an_order(store: Store) {
@@ -179,6 +193,13 @@ pub async fn envelope_ids_are_remembered(store: Store) {
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
     assert_eq!(stored(&store, &o).await, o);
+    assert_eq!(story(&store, &o).await, [(1, OrderState::Created)]);
+}
+
+/// The `(version, state)` of each entry of `o`'s history.
+pub(crate) async fn story(store: &Store, o: &Order) -> Vec<(u64, OrderState)> {
+    let entries = store.history(&o.id).await.unwrap();
+    entries.iter().map(|e| (e.version, e.state)).collect()
 }
 
 pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store: Store) {

@@ -3,6 +3,7 @@
 //! `OM_TEST_MOTO_URL` is set, as `scripts/test` does).
 
 mod cases;
+mod history;
 mod stores;
 
 use order_manager::domain::order::OrderState;
@@ -53,6 +54,7 @@ contract!(
     menus_are_kept_per_event,
     racing_writers_on_one_version_make_one_winner,
     the_store_answers_pings,
+    every_change_tells_its_story_in_order,
 );
 
 /// Thousands of orders across the write shards: every order exactly once, in order. Some

@@ -34,7 +34,7 @@ use crate::domain::ids::EventId;
 use crate::domain::service::OrderService;
 use auth::{Authenticator, IngestAuth};
 use error::ApiError;
-use handlers::{events, health, menu, metrics, orders, stream};
+use handlers::{events, health, history, menu, metrics, orders, stream};
 
 /// The most an API request body may hold.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -103,6 +103,7 @@ pub fn api_routes(compat: CompatMode) -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list_my_orders))
         .routes(routes!(stream::stream_orders))
         .routes(routes!(orders::get_order))
+        .routes(routes!(history::order_history))
         .routes(routes!(orders::submit_drink))
         .routes(routes!(orders::claim_order))
         .routes(routes!(orders::unclaim_order))

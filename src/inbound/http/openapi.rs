@@ -170,7 +170,7 @@ pub struct TransitionErrors;
 
 impl utoipa::IntoResponses for TransitionErrors {
     fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
-        [
+        by_name(&[
             ("400", "BadRequest"),
             ("401", "Unauthorized"),
             ("403", "Forbidden"),
@@ -179,11 +179,31 @@ impl utoipa::IntoResponses for TransitionErrors {
             ("410", "Gone"),
             ("500", "Internal"),
             ("503", "Unavailable"),
-        ]
-        .into_iter()
-        .map(|(status, name)| (status.to_owned(), Ref::from_response_name(name).into()))
-        .collect()
+        ])
     }
+}
+
+/// The error answers of a read of one order (the order, its history), described once.
+pub struct OrderReadErrors;
+
+impl utoipa::IntoResponses for OrderReadErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        by_name(&[
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("404", "NotFound"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ])
+    }
+}
+
+/// Answers by status, each a reference to the shared response of that name.
+fn by_name(answers: &[(&str, &str)]) -> std::collections::BTreeMap<String, RefOr<Response>> {
+    answers
+        .iter()
+        .map(|(status, name)| ((*status).to_owned(), Ref::from_response_name(*name).into()))
+        .collect()
 }
 
 /// The order id of a route's path, as the document describes it: the parameter `name` (`order_id`

@@ -14,6 +14,7 @@ use rand::Rng;
 use super::DynamoStore;
 use super::attrs::{Item, b, expiry, micros, n, s};
 use super::errors::{self, Cancelled, Role};
+use super::history;
 use super::items;
 use super::keys;
 use crate::domain::ids::EnvelopeId;
@@ -95,6 +96,8 @@ pub(super) fn transaction(
         None,
         vec![],
     )?);
+    roles.push(Role::Other);
+    writes.push(put(table, history::item(change)?, None, vec![])?);
     roles.push(Role::Other);
 
     let settles: HashSet<i64> = change
@@ -247,6 +250,7 @@ pub(super) async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::history::Cause;
     use crate::domain::ids::{EventId, OrderId, TaskToken, UserId};
     use crate::domain::lifecycle::{Callback, CallbackAction};
     use crate::domain::notices::{Notice, NoticeKind};
@@ -294,6 +298,7 @@ mod tests {
                 detail: serde_json::json!({}),
             }],
             settles: vec![TaskToken::parse("token-0").unwrap()],
+            cause: Cause::Timeout,
         };
         let env = EnvelopeId::parse("env-1").unwrap();
         let Transaction {
@@ -305,6 +310,7 @@ mod tests {
             roles,
             [
                 Role::Order,
+                Role::Other,
                 Role::Other,
                 Role::Callback,
                 Role::Other,
@@ -319,8 +325,16 @@ mod tests {
         );
         let guard = writes[0].put.as_ref().unwrap();
         assert_eq!(guard.condition_expression(), Some("#version = :expected"));
+        let history = writes[2].put.as_ref().unwrap().item();
+        assert_eq!(
+            history.get(keys::SK),
+            Some(&AttributeValue::S(format!(
+                "HIST#{:020}",
+                change.order.version
+            )))
+        );
         assert!(
-            writes[3]
+            writes[4]
                 .update
                 .as_ref()
                 .unwrap()
@@ -337,6 +351,7 @@ mod tests {
             callbacks: vec![callback("t"), callback("t")],
             notices: vec![],
             settles: vec![],
+            cause: Cause::Timeout,
         };
         assert!(matches!(
             transaction("t", 8, &change, None, 5),
@@ -352,10 +367,11 @@ mod tests {
             callbacks: vec![callback("t")],
             notices: vec![],
             settles: vec![TaskToken::parse("t").unwrap()],
+            cause: Cause::Timeout,
         };
         let Transaction { writes, roles, .. } = transaction("t", 8, &change, None, 5).unwrap();
-        assert_eq!(roles.len(), 3, "no separate settle for it");
-        let item = writes[2].put.as_ref().unwrap().item();
+        assert_eq!(roles.len(), 4, "no separate settle for it");
+        let item = writes[3].put.as_ref().unwrap().item();
         assert!(!item.contains_key(keys::DUE_PK) && !item.contains_key("token"));
     }
 }

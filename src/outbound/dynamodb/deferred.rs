@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 use super::DynamoStore;
 use super::attrs::{Item, expiry, s};
 use super::errors::{self, Cancelled, Role};
-use super::{items, keys};
+use super::{items, keys, query};
 use crate::domain::deferred::{self, MAX_PER_ORDER};
 use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, OrderId};
@@ -50,14 +50,7 @@ async fn query(
     order: &OrderId,
     select: Select,
 ) -> Result<QueryOutput, StoreError> {
-    store
-        .client
-        .query()
-        .table_name(&store.table)
-        .consistent_read(true)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(keys::order_pk(order.as_str())))
-        .expression_attribute_values(":prefix", s(DEFER_PREFIX))
+    query::in_order_partition(store, order, DEFER_PREFIX)
         .select(select)
         .send()
         .await

@@ -16,6 +16,7 @@ mod apply;
 mod attrs;
 mod deferred;
 mod errors;
+mod history;
 mod import;
 mod items;
 mod keys;
@@ -39,6 +40,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
 
 use crate::domain::events::WorkflowEvent;
+use crate::domain::history::HistoryEntry;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
@@ -181,6 +183,10 @@ impl OrderStore for DynamoStore {
 
     async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
         deferred::read(self, order).await
+    }
+
+    async fn history(&self, order: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        history::read(self, order).await
     }
 
     async fn event_seen(&self, envelope: &EnvelopeId) -> Result<bool, StoreError> {

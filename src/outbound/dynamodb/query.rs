@@ -6,6 +6,7 @@
 //! Index reads are eventually consistent (a GSI lags the table by a fraction of a second);
 //! no guard depends on them.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
 
@@ -14,10 +15,27 @@ use super::attrs::{self, Item, s};
 use super::errors;
 use super::items;
 use super::keys;
-use crate::domain::ids::{EventId, UserId};
+use crate::domain::ids::{EventId, OrderId, UserId};
 use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
 use crate::domain::ports::{ChangeFilter, ChangePage, ListPage, OrderChange, StoreError};
+
+/// A consistent query of the items in `order`'s partition whose sort key starts with `prefix`
+/// (the events kept for it, its history).
+pub(super) fn in_order_partition(
+    store: &DynamoStore,
+    order: &OrderId,
+    prefix: &str,
+) -> QueryFluentBuilder {
+    store
+        .client
+        .query()
+        .table_name(&store.table)
+        .consistent_read(true)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+        .expression_attribute_values(":pk", s(keys::order_pk(order.as_str())))
+        .expression_attribute_values(":prefix", s(prefix))
+}
 
 /// Which part of an index's sort key a query reads.
 #[derive(Debug, Clone)]

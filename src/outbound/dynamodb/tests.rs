@@ -38,8 +38,9 @@ fn change() -> Change {
     fixtures::write(&fixtures::order("o-1", "alice", OrderState::Created), None)
 }
 
-/// A cancellation with one reason per item: the order, its change entry, the envelope.
-fn cancelled(codes: [&'static str; 3]) -> impl Fn() -> TransactWriteItemsError {
+/// A cancellation with one reason per item: the order, its change entry, its history entry,
+/// the envelope.
+fn cancelled(codes: [&'static str; 4]) -> impl Fn() -> TransactWriteItemsError {
     move || {
         TransactWriteItemsError::TransactionCanceledException(
             TransactionCanceledException::builder()
@@ -64,7 +65,7 @@ async fn apply(store: &DynamoStore) -> Result<(), StoreError> {
 async fn a_throttled_transaction_is_tried_again_then_unavailable() {
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
-        .error(cancelled(["ThrottlingError", "None", "None"]))
+        .error(cancelled(["ThrottlingError", "None", "None", "None"]))
         .repeatedly()
         .build();
     let s = store(&[&rule]);
@@ -77,7 +78,12 @@ async fn a_throttled_transaction_is_tried_again_then_unavailable() {
 async fn a_transaction_throttled_once_goes_through() {
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .sequence()
-        .error(cancelled(["None", "ProvisionedThroughputExceeded", "None"]))
+        .error(cancelled([
+            "None",
+            "ProvisionedThroughputExceeded",
+            "None",
+            "None",
+        ]))
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
     let s = store(&[&rule]);
@@ -88,14 +94,25 @@ async fn a_transaction_throttled_once_goes_through() {
 #[tokio::test]
 async fn cancellation_reasons_map_to_the_contract() {
     for (codes, want) in [
-        (["ConditionalCheckFailed", "None", "None"], "conflict"),
-        (["TransactionConflict", "None", "None"], "conflict"),
-        (["None", "None", "ConditionalCheckFailed"], "duplicate"),
         (
-            ["ConditionalCheckFailed", "None", "ConditionalCheckFailed"],
+            ["ConditionalCheckFailed", "None", "None", "None"],
+            "conflict",
+        ),
+        (["TransactionConflict", "None", "None", "None"], "conflict"),
+        (
+            ["None", "None", "None", "ConditionalCheckFailed"],
             "duplicate",
         ),
-        (["ValidationError", "None", "None"], "internal"),
+        (
+            [
+                "ConditionalCheckFailed",
+                "None",
+                "None",
+                "ConditionalCheckFailed",
+            ],
+            "duplicate",
+        ),
+        (["ValidationError", "None", "None", "None"], "internal"),
     ] {
         let rule =
             mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(cancelled(codes));

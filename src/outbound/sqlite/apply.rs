@@ -8,6 +8,7 @@ use super::rows::{self, ORDER_COLUMNS, micros};
 use crate::domain::ids::EnvelopeId;
 use crate::domain::lifecycle::Change;
 use crate::domain::ports::{Applied, StoreError};
+use crate::domain::snapshot::OrderSnapshot;
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
@@ -45,12 +46,36 @@ pub(super) fn insert_orders(
     Ok(orders.len() as u64)
 }
 
+/// What a change writes as JSON, encoded before it reaches the writer thread, which every
+/// write waits for.
+pub(super) struct Encoded {
+    /// The order as the change log keeps it.
+    pub snapshot: String,
+    /// The order's history entry.
+    pub history: String,
+}
+
+impl Encoded {
+    pub(super) fn of(change: &Change, snapshot: &OrderSnapshot) -> Result<Self, StoreError> {
+        let encode = |what: &str, r: serde_json::Result<String>| {
+            r.map_err(|e| StoreError::Internal(format!("cannot encode {what}: {e}")))
+        };
+        Ok(Self {
+            snapshot: encode("a snapshot", serde_json::to_string(snapshot))?,
+            history: encode(
+                "a history entry",
+                serde_json::to_string(&change.history_entry()),
+            )?,
+        })
+    }
+}
+
 pub(super) fn apply_change(
     conn: &rusqlite::Connection,
     change: &Change,
     envelope: Option<&EnvelopeId>,
     lease_until: i64,
-    snapshot: &str,
+    encoded: &Encoded,
 ) -> Result<Applied, StoreError> {
     let o = &change.order;
     let now = micros(o.updated_at);
@@ -142,6 +167,9 @@ pub(super) fn apply_change(
         })
         .map_err(map_err)?;
     }
+    conn.prepare_cached("INSERT INTO order_history (order_id, version, entry) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![o.id.as_str(), o.version as i64, encoded.history]))
+        .map_err(unique_or(StoreError::Conflict))?;
     conn.prepare_cached(
         "INSERT INTO order_changes (order_id, event_id, user_id, snapshot, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -151,7 +179,7 @@ pub(super) fn apply_change(
             o.id.as_str(),
             o.event_id.as_str(),
             o.user_id.as_str(),
-            snapshot,
+            encoded.snapshot,
             now
         ])
     })

@@ -33,6 +33,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlite_engine::Database;
 
 use crate::domain::events::WorkflowEvent;
+use crate::domain::history::HistoryEntry;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, UserId};
 use crate::domain::lifecycle::Change;
 use crate::domain::list::{Direction, SortKey};
@@ -163,18 +164,11 @@ impl OrderStore for SqliteStore {
         let envelope = envelope.cloned();
         let lease_until = micros(lease_until);
         let snapshot = OrderSnapshot::from(&change.order);
-        // Encoded here rather than on the writer thread, which every write waits for.
-        let snapshot_json = serde_json::to_string(&snapshot)
-            .map_err(|e| StoreError::Internal(format!("cannot encode a snapshot: {e}")))?;
+        let encoded = apply::Encoded::of(&change, &snapshot)?;
         let order = Arc::new(change.order.clone());
         self.write_seen(move |conn| {
-            let applied = apply::apply_change(
-                conn,
-                &change,
-                envelope.as_ref(),
-                lease_until,
-                &snapshot_json,
-            )?;
+            let applied =
+                apply::apply_change(conn, &change, envelope.as_ref(), lease_until, &encoded)?;
             let change = OrderChange {
                 seq: applied.seq,
                 order: snapshot,
@@ -218,6 +212,26 @@ impl OrderStore for SqliteStore {
         encoded
             .iter()
             .map(|e| crate::domain::deferred::decode(e).map_err(StoreError::Internal))
+            .collect()
+    }
+
+    async fn history(&self, order: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let encoded = self.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT entry FROM order_history WHERE order_id = ?1 ORDER BY version",
+            )
+            .and_then(|mut s| {
+                s.query_map([order.as_str()], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(map_err)
+        })?;
+        encoded
+            .iter()
+            .map(|e| {
+                serde_json::from_str(e)
+                    .map_err(|e| StoreError::Internal(format!("unreadable history entry: {e}")))
+            })
             .collect()
     }
 

@@ -37,6 +37,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0008_deferred_events",
         include_str!("../../../migrations/sqlite/0008_deferred_events.sql"),
     ),
+    (
+        "0009_order_history",
+        include_str!("../../../migrations/sqlite/0009_order_history.sql"),
+    ),
 ];
 
 /// Opens the database at `path` with `migrations` and runs `check` on its writer connection.

@@ -211,7 +211,7 @@ async fn act(
     };
     Ok(match action {
         Action::Make => service.claim(barista, id).await?,
-        Action::Unmake => service.unclaim(id).await?,
+        Action::Unmake => service.unclaim(barista, id).await?,
         Action::Complete => service.complete(barista, id).await?,
         Action::Cancel => unreachable!("answered above"),
     })

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod health;
+pub mod history;
 pub mod menu;
 pub mod metrics;
 pub mod orders;

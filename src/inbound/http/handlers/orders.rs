@@ -14,8 +14,8 @@ use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, OrderIdPath, Query};
 use crate::inbound::http::openapi::TransitionErrors;
 use crate::inbound::http::openapi::{
-    BadRequest, Conflict, Forbidden, Gone, Internal, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    BadRequest, Conflict, Forbidden, Gone, Internal, NotFound, OrderReadErrors, PayloadTooLarge,
+    Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
 use crate::inbound::http::views::DrinkSubmissionSchema;
 use crate::inbound::http::views::{
@@ -229,11 +229,7 @@ pub async fn list_my_orders(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        OrderReadErrors,
     )
 )]
 pub async fn get_order(
@@ -314,11 +310,11 @@ pub async fn claim_order(
 )]
 pub async fn unclaim_order(
     State(state): State<AppState>,
-    _barista: Barista,
+    Barista(barista): Barista,
     OrderIdPath(id): OrderIdPath,
 ) -> TransitionResult {
     Ok(transition(
-        state.service.unclaim(&id).await?,
+        state.service.unclaim(&barista, &id).await?,
         OrderView::from,
     ))
 }
