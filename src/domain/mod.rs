@@ -15,4 +15,5 @@ pub mod notices;
 pub mod order;
 pub mod ports;
 pub mod service;
+pub mod shop;
 pub mod snapshot;

@@ -16,6 +16,7 @@ use super::list::{Direction, SortKey};
 use super::menu::Menu;
 use super::notices::Notice;
 use super::order::{Order, OrderState};
+use super::shop::{Refusal, ShopSettings};
 use super::snapshot::OrderSnapshot;
 
 /// Failures of an [`OrderStore`].
@@ -286,6 +287,12 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Stores the menu for `event`, replacing any earlier one.
     async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError>;
 
+    /// The shop settings stored for `event`, if a barista set them.
+    async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError>;
+
+    /// Stores the shop settings of `event`, replacing any earlier ones.
+    async fn put_shop(&self, event: &EventId, shop: &ShopSettings) -> Result<(), StoreError>;
+
     /// Succeeds when the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -338,6 +345,9 @@ pub enum StartError {
     /// An execution for this order id exists with other input.
     #[error("an order with this id already exists")]
     AlreadyExists,
+    /// The shop's settings refuse the order (the OrderProcessor's `ShopUnavailable`).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("the order processor is unavailable: {0}")]
     Unavailable(String),
 }
@@ -347,11 +357,16 @@ pub enum StartError {
 pub trait Workflow: Send + Sync + 'static {
     /// Starts the OrderProcessor for a new order; it announces itself with a
     /// `WorkflowStarted` event. Starting the same order with the same input again is a no-op.
+    ///
+    /// A workflow that checks the shop (is it open, is there capacity) checks it against
+    /// `shop` and answers [`StartError::Refused`], atomically: starts that race never go past
+    /// a limit. One that checks the shop itself (the real OrderProcessor) may ignore it.
     async fn start(
         &self,
         order: &OrderId,
         user: &UserId,
         event: &EventId,
+        shop: &ShopSettings,
     ) -> Result<(), StartError>;
 
     /// Resumes the wait of `token` with `output` (`SendTaskSuccess`).

@@ -26,6 +26,7 @@ use super::ports::{
     Applied, ChangeFilter, ChangePage, EventPublisher, OrderStore, OutboxStats, PendingCallback,
     StartError, StoreError, Workflow,
 };
+use super::shop::{InvalidShop, Refusal, ShopSettings};
 use crate::telemetry;
 
 /// Tunables of the service.
@@ -44,6 +45,8 @@ pub struct ServiceConfig {
     pub dispatch_interval: Duration,
     /// How long envelope ids are remembered (EventBridge retries for up to 24 h).
     pub dedupe_retention: Duration,
+    /// The shop settings of an event no barista gave settings to.
+    pub shop: ShopSettings,
 }
 
 impl ServiceConfig {
@@ -56,6 +59,7 @@ impl ServiceConfig {
             retry_cap: Duration::from_secs(300),
             dispatch_interval: Duration::from_millis(500),
             dedupe_retention: Duration::from_secs(48 * 3600),
+            shop: ShopSettings::default(),
         }
     }
 }
@@ -80,6 +84,11 @@ pub enum ServiceError {
     NoOrderProcessor,
     #[error("the order processor is unavailable: {0}")]
     ProcessorUnavailable(String),
+    /// The shop does not take the order now; nothing was started.
+    #[error(transparent)]
+    ShopRefused(#[from] Refusal),
+    #[error("invalid shop settings: {0}")]
+    InvalidShop(InvalidShop),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -385,12 +394,14 @@ impl OrderService {
             OrderId::parse(uuid::Uuid::now_v7().to_string()).expect("a UUID is a valid order id");
         // Waiting before the start: the announcement may be stored before `start` returns.
         let arrival = self.arrivals.expect(&id);
+        let shop = self.shop(event).await?;
         self.workflow
-            .start(&id, customer, event)
+            .start(&id, customer, event, &shop)
             .await
             .map_err(|e| match e {
                 StartError::NotConfigured => ServiceError::NoOrderProcessor,
                 StartError::AlreadyExists => ServiceError::Contended,
+                StartError::Refused(r) => ServiceError::ShopRefused(r),
                 StartError::Unavailable(m) => ServiceError::ProcessorUnavailable(m),
             })?;
         tracing::info!(order.id = %id, "order started");
@@ -407,6 +418,22 @@ impl OrderService {
                 return Ok((id, None));
             }
         }
+    }
+
+    /// The shop settings of `event`: a barista's, or the configured defaults.
+    pub async fn shop(&self, event: &EventId) -> Result<ShopSettings, ServiceError> {
+        Ok(self.store.get_shop(event).await?.unwrap_or(self.cfg.shop))
+    }
+
+    /// Replaces the shop settings of `event`.
+    pub async fn put_shop(
+        &self,
+        event: &EventId,
+        shop: ShopSettings,
+    ) -> Result<ShopSettings, ServiceError> {
+        let shop = shop.validated().map_err(ServiceError::InvalidShop)?;
+        self.store.put_shop(event, &shop).await?;
+        Ok(shop)
     }
 
     /// One order, if `actor` may see it.

@@ -19,6 +19,7 @@ use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 
 use crate::domain::ids::{EventId, OrderId, TaskToken, UserId};
 use crate::domain::ports::{CallbackError, StartError, Workflow};
+use crate::domain::shop::ShopSettings;
 
 /// Step Functions caps `error` at 256 and `cause` at 32,768 characters.
 const MAX_ERROR: usize = 256;
@@ -177,6 +178,8 @@ impl Workflow for StepFunctionsWorkflow {
         order: &OrderId,
         user: &UserId,
         event: &EventId,
+        // The OrderProcessor checks the shop itself (its own settings, its running executions).
+        _shop: &ShopSettings,
     ) -> Result<(), StartError> {
         let Some(arn) = &self.order_processor else {
             return Err(StartError::NotConfigured);

@@ -15,6 +15,7 @@ mod openapi;
 mod operations;
 mod order_processor_moto;
 mod races;
+mod shop;
 mod stepfunctions_errors;
 mod stepfunctions_moto;
 mod stream;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use order_manager::domain::ids::{EventId, OrderId, TaskToken, UserId};
 use order_manager::domain::ports::{CallbackError, StartError, Workflow};
+use order_manager::domain::shop::ShopSettings;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -43,7 +44,13 @@ impl SlowWorkflow {
 
 #[async_trait]
 impl Workflow for SlowWorkflow {
-    async fn start(&self, _: &OrderId, _: &UserId, _: &EventId) -> Result<(), StartError> {
+    async fn start(
+        &self,
+        _: &OrderId,
+        _: &UserId,
+        _: &EventId,
+        _: &ShopSettings,
+    ) -> Result<(), StartError> {
         Err(StartError::Unavailable("not in these tests".into()))
     }
 

@@ -24,10 +24,11 @@ use serde_json::json;
 pub(crate) type Store = Arc<dyn OrderStore>;
 
 pub use crate::history::every_change_tells_its_story_in_order;
+pub use crate::shop::shop_settings_are_kept_per_event;
 
 const LEASE: Duration = Duration::from_secs(30);
 
-fn uid(prefix: &str) -> String {
+pub(crate) fn uid(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -752,6 +753,7 @@ impl order_manager::domain::ports::Workflow for NoWorkflow {
         _: &OrderId,
         _: &UserId,
         _: &EventId,
+        _: &order_manager::domain::shop::ShopSettings,
     ) -> Result<(), order_manager::domain::ports::StartError> {
         unreachable!("the follower case starts no workflow")
     }

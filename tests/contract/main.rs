@@ -4,6 +4,7 @@
 
 mod cases;
 mod history;
+mod shop;
 mod stores;
 
 use order_manager::domain::order::OrderState;
@@ -55,6 +56,7 @@ contract!(
     racing_writers_on_one_version_make_one_winner,
     the_store_answers_pings,
     every_change_tells_its_story_in_order,
+    shop_settings_are_kept_per_event,
 );
 
 /// Thousands of orders across the write shards: every order exactly once, in order. Some

@@ -176,6 +176,8 @@ impl From<ServiceError> for ApiError {
             )
             .internal(m)
             .retry_after(1),
+            ServiceError::ShopRefused(r) => Self::new(S::CONFLICT, r.code(), r.to_string()),
+            ServiceError::InvalidShop(m) => Self::new(S::UNPROCESSABLE_ENTITY, "invalid_shop", m.0),
             ServiceError::Store(e) => e.into(),
         }
     }

@@ -91,3 +91,19 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderIdPath {
             .map_err(ApiError::invalid_id)
     }
 }
+
+/// The `?event_id=` of a route about one coffee event (its menu, its shop).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// The coffee event (default: `OM_DEFAULT_EVENT_ID`).
+    event_id: Option<String>,
+}
+
+impl EventParams {
+    /// The event named, or the default one.
+    pub fn event(self, state: &super::AppState) -> Result<crate::domain::ids::EventId, ApiError> {
+        state.event_or_default(self.event_id)
+    }
+}

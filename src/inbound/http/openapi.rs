@@ -52,6 +52,7 @@ pub const COMPAT_TAG: &str = "serverlesspresso-compat";
     tags(
         (name = "orders", description = "The orders of the Customer and Barista apps (`/v1`)."),
         (name = "menu", description = "The menu drinks are validated against."),
+        (name = "shop", description = "Open or closed, and how many orders the shop takes."),
         (name = "events", description = "The EventBridge API destination: the workflow's events."),
         (name = "ops", description = "Liveness, readiness, this document."),
         (name = "serverlesspresso-compat", description = "Drop-in routes for the open-source \
@@ -192,6 +193,39 @@ impl utoipa::IntoResponses for OrderReadErrors {
             ("400", "BadRequest"),
             ("401", "Unauthorized"),
             ("404", "NotFound"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ])
+    }
+}
+
+/// The error answers of a read of one coffee event's settings (its menu, its shop).
+pub struct EventReadErrors;
+
+impl utoipa::IntoResponses for EventReadErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        by_name(&[
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("500", "Internal"),
+            ("503", "Unavailable"),
+        ])
+    }
+}
+
+/// The error answers of a barista's replacement of one coffee event's settings (its menu,
+/// its shop).
+pub struct EventWriteErrors;
+
+impl utoipa::IntoResponses for EventWriteErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+        by_name(&[
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("413", "PayloadTooLarge"),
+            ("415", "UnsupportedMediaType"),
+            ("422", "Unprocessable"),
             ("500", "Internal"),
             ("503", "Unavailable"),
         ])

@@ -23,6 +23,7 @@ mod keys;
 mod outbox;
 mod query;
 mod schema;
+mod shops;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,7 @@ use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ChangePage, ListPage, NoticeResult, OrderStore,
     OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
+use crate::domain::shop::ShopSettings;
 use attrs::micros;
 
 /// How far back the change log reaches (its entries' TTL).
@@ -299,6 +301,14 @@ impl OrderStore for DynamoStore {
     }
 
     /// A read of the meta item (eventually consistent: the cheapest read there is).
+    async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {
+        shops::get(self, event).await
+    }
+
+    async fn put_shop(&self, event: &EventId, shop: &ShopSettings) -> Result<(), StoreError> {
+        shops::put(self, event, shop, micros(now())).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .get_item()

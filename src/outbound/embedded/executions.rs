@@ -11,6 +11,7 @@ use super::emission::{Emission, emit};
 use crate::domain::ids::{EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError};
+use crate::domain::shop::ShopSettings;
 use crate::outbound::database::sqlite_error as map_err;
 
 /// A fresh opaque task token for `order`'s execution: 384 random bits, led by the order's
@@ -49,6 +50,7 @@ pub(super) fn start(
     order: &OrderId,
     user: &UserId,
     event: &EventId,
+    shop: &ShopSettings,
     deadline: DateTime<Utc>,
 ) -> Result<Result<(), StartError>, StoreError> {
     let existing: Option<(String, String)> = conn
@@ -64,6 +66,12 @@ pub(super) fn start(
         } else {
             Err(StartError::AlreadyExists)
         });
+    }
+    // Counted in the writer's transaction that records the start: starts that race are
+    // checked one after the other, and none goes past a limit.
+    let (at_event, of_customer) = running(conn, event, user)?;
+    if let Err(refusal) = shop.admits(at_event, of_customer) {
+        return Ok(Err(refusal.into()));
     }
     let token = new_token(order.as_str());
     let at = now().timestamp_micros();
@@ -93,6 +101,21 @@ pub(super) fn start(
         },
     )?;
     Ok(Ok(()))
+}
+
+/// How many executions of `event` are running (waiting for the customer or the barista), and
+/// how many of them are `user`'s.
+fn running(conn: &Connection, event: &EventId, user: &UserId) -> Result<(u64, u64), StoreError> {
+    conn.prepare_cached(
+        "SELECT count(*), count(*) FILTER (WHERE user_id = ?2) FROM executions
+         WHERE event_id = ?1 AND state IN ('waiting_submission', 'waiting_completion')",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![event.as_str(), user.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+    })
+    .map_err(map_err)
 }
 
 /// The execution waiting on `token`: (order id, event id, state).
@@ -292,9 +315,16 @@ mod tests {
             EventId::parse("NYC").unwrap(),
         );
         let deadline = now() + chrono::Duration::minutes(5);
-        start(&conn, &order, &user, &event, deadline)
-            .unwrap()
-            .unwrap();
+        start(
+            &conn,
+            &order,
+            &user,
+            &event,
+            &ShopSettings::default(),
+            deadline,
+        )
+        .unwrap()
+        .unwrap();
         let token = token_of(&conn, "o-1_x");
         assert_eq!(token_order(&token), Some("o-1_x"));
         assert!(token.len() > 64, "{token}");

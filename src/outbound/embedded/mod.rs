@@ -26,6 +26,7 @@ use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::{EnvelopeId, EventId, OrderId, TaskToken, UserId};
 use crate::domain::order::now;
 use crate::domain::ports::{CallbackError, StartError, StoreError, Workflow};
+use crate::domain::shop::ShopSettings;
 use crate::outbound::database::{SqliteOptions, sqlite_error as map_err};
 use sqlite_engine::{Database, Migration};
 
@@ -37,6 +38,10 @@ const MIGRATIONS: &[Migration] = &[
     (
         "0002_tokens_led_by_order",
         include_str!("../../../migrations/processor/0002_tokens_led_by_order.sql"),
+    ),
+    (
+        "0003_running_executions",
+        include_str!("../../../migrations/processor/0003_running_executions.sql"),
     ),
 ];
 
@@ -268,10 +273,12 @@ impl Workflow for EmbeddedProcessor {
         order: &OrderId,
         user: &UserId,
         event: &EventId,
+        shop: &ShopSettings,
     ) -> Result<(), StartError> {
-        let (order, user, event) = (order.clone(), user.clone(), event.clone());
+        let (order, user, event, shop) = (order.clone(), user.clone(), event.clone(), *shop);
         let deadline = now() + self.cfg.customer_timeout;
-        self.change(move |conn| executions::start(conn, &order, &user, &event, deadline))
+        let start = move |conn: &_| executions::start(conn, &order, &user, &event, &shop, deadline);
+        self.change(start)
             .await
             .map_err(|e| StartError::Unavailable(e.to_string()))?
     }
@@ -300,6 +307,14 @@ impl Workflow for EmbeddedProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::shop::MAX_LIMIT;
+
+    /// A shop that takes every start.
+    const UNLIMITED: ShopSettings = ShopSettings {
+        open: true,
+        max_orders_in_queue: MAX_LIMIT,
+        max_orders_per_user: MAX_LIMIT,
+    };
 
     /// Collects what the processor delivers.
     #[derive(Default)]
@@ -348,8 +363,8 @@ mod tests {
         let (_dir, p) = processor();
         let sink = Collect::default();
         let (o, u, e) = ids();
-        p.start(&o, &u, &e).await.unwrap();
-        p.start(&o, &u, &e).await.unwrap();
+        p.start(&o, &u, &e, &UNLIMITED).await.unwrap();
+        p.start(&o, &u, &e, &UNLIMITED).await.unwrap();
         let started = drain(&p, &sink).await;
         assert_eq!(started.len(), 1, "starting twice is one execution");
         let t1 = token_of(&started[0]);
@@ -374,7 +389,8 @@ mod tests {
         assert!(matches!(finished[..], [WorkflowEvent::Finished { .. }]));
         assert!(p.fail(&t2, "x", "y").await.is_err());
         assert_eq!(
-            p.start(&o, &UserId::parse("mallory").unwrap(), &e).await,
+            p.start(&o, &UserId::parse("mallory").unwrap(), &e, &UNLIMITED)
+                .await,
             Err(StartError::AlreadyExists)
         );
     }
@@ -407,14 +423,14 @@ mod tests {
         );
         let (a, b) = (OrderId::parse("a").unwrap(), OrderId::parse("b").unwrap());
         // `a` started and timed out (several events pending), then `b` started.
-        p.start(&a, &user, &event).await.unwrap();
+        p.start(&a, &user, &event, &UNLIMITED).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let fired =
             p.db.write(|conn| executions::fire_timeouts(conn, now()))
                 .await
                 .unwrap();
         assert_eq!(fired, 1);
-        p.start(&b, &user, &event).await.unwrap();
+        p.start(&b, &user, &event, &UNLIMITED).await.unwrap();
 
         let refusing = RefuseOrder(a.clone(), Collect::default());
         assert!(
@@ -453,7 +469,7 @@ mod tests {
         let (_dir, p) = processor();
         let sink = Collect::default();
         let (o, u, e) = ids();
-        p.start(&o, &u, &e).await.unwrap();
+        p.start(&o, &u, &e, &UNLIMITED).await.unwrap();
         assert_eq!(drain(&p, &sink).await.len(), 1);
         let stored = || {
             p.db.write(|conn| {
@@ -481,7 +497,7 @@ mod tests {
                 OrderId::parse(order).unwrap(),
                 EventId::parse(event).unwrap(),
             );
-            p.start(&o, &user, &e).await.unwrap();
+            p.start(&o, &user, &e, &UNLIMITED).await.unwrap();
             let t1 = token_of(&drain(&p, &sink).await[0]);
             p.resume(&t1, &serde_json::json!({})).await.unwrap();
             match &drain(&p, &sink).await[0] {
@@ -506,7 +522,7 @@ mod tests {
         let (o, u, e) = ids();
         {
             let p = EmbeddedProcessor::open(&path, cfg).unwrap();
-            p.start(&o, &u, &e).await.unwrap();
+            p.start(&o, &u, &e, &UNLIMITED).await.unwrap();
         }
         // A new process on the same file: the undelivered start and the deadline are there.
         let p = EmbeddedProcessor::open(&path, cfg).unwrap();

@@ -17,6 +17,7 @@ mod outbox;
 mod prune;
 mod rows;
 mod schema;
+mod shops;
 mod user_pages;
 mod views;
 
@@ -43,6 +44,7 @@ use crate::domain::ports::{
     Applied, CallbackResult, ChangeFilter, ChangePage, ListPage, NoticeResult, OrderChange,
     OrderStore, OutboxDepth, OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
+use crate::domain::shop::ShopSettings;
 use crate::domain::snapshot::OrderSnapshot;
 use crate::outbound::database::sqlite_error as map_err;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, micros, order_from_row};
@@ -492,6 +494,18 @@ impl OrderStore for SqliteStore {
             Ok(((), Committed::Menu(event, menu)))
         })
         .await
+    }
+
+    async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {
+        self.db.read(|conn| shops::get(conn, event.as_str()))
+    }
+
+    async fn put_shop(&self, event: &EventId, shop: &ShopSettings) -> Result<(), StoreError> {
+        let (event, shop) = (event.as_str().to_owned(), *shop);
+        let now = micros(crate::domain::order::now());
+        self.db
+            .write(move |conn| shops::put(conn, &event, &shop, now))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

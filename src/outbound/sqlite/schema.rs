@@ -41,6 +41,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0009_order_history",
         include_str!("../../../migrations/sqlite/0009_order_history.sql"),
     ),
+    (
+        "0010_shops",
+        include_str!("../../../migrations/sqlite/0010_shops.sql"),
+    ),
 ];
 
 /// Opens the database at `path` with `migrations` and runs `check` on its writer connection.

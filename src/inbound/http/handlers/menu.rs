@@ -1,35 +1,14 @@
 //! `GET /v1/menu` and `PUT /v1/menu`.
 
-use axum::extract::State;
-use serde::Deserialize;
-use utoipa::IntoParams;
-
-use crate::domain::ids::EventId;
 use crate::domain::menu::Menu;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::{Barista, Caller};
 use crate::inbound::http::compat::menu::menu_from_body;
 use crate::inbound::http::error::ApiError;
-use crate::inbound::http::extract::{Json, Query};
-use crate::inbound::http::openapi::{
-    BadRequest, Forbidden, Internal, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-    UnsupportedMediaType,
-};
+use crate::inbound::http::extract::{EventParams, Json, Query};
+use crate::inbound::http::openapi::{EventReadErrors, EventWriteErrors};
 use crate::inbound::http::views::MenuSchema;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MenuParams {
-    /// The coffee event (default: `OM_DEFAULT_EVENT_ID`).
-    event_id: Option<String>,
-}
-
-impl MenuParams {
-    fn event(self, state: &AppState) -> Result<EventId, ApiError> {
-        state.event_or_default(self.event_id)
-    }
-}
+use axum::extract::State;
 
 /// `GET /v1/menu`: the menu drinks are validated against (a default one until a barista
 /// replaces it).
@@ -37,20 +16,17 @@ impl MenuParams {
     get,
     path = "/v1/menu",
     tag = "menu",
-    params(MenuParams),
+    params(EventParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The event's menu", body = MenuSchema),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        EventReadErrors,
     )
 )]
 pub async fn get_menu(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<MenuParams>,
+    Query(params): Query<EventParams>,
 ) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;
     Ok(Json(Menu::clone(&*state.service.menu(&event).await?)))
@@ -66,25 +42,18 @@ pub async fn get_menu(
     put,
     path = "/v1/menu",
     tag = "menu",
-    params(MenuParams),
+    params(EventParams),
     request_body = MenuSchema,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The menu as stored", body = MenuSchema),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        EventWriteErrors,
     )
 )]
 pub async fn put_menu(
     State(state): State<AppState>,
     _barista: Barista,
-    Query(params): Query<MenuParams>,
+    Query(params): Query<EventParams>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Json<Menu>, ApiError> {
     let event = params.event(&state)?;

@@ -6,4 +6,5 @@ pub mod history;
 pub mod menu;
 pub mod metrics;
 pub mod orders;
+pub mod shop;
 pub mod stream;

@@ -143,7 +143,9 @@ pub struct StartOrder {
 const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `POST /v1/orders`: a customer starts an order (the QR code scan of the original apps).
-/// `201` with the order once the workflow announced it, else `202` with its id.
+/// `201` with the order once the workflow announced it, else `202` with its id. The embedded
+/// order processor checks the shop first (`GET /v1/shop`): `409` `shop_closed`,
+/// `shop_at_capacity` or `order_limit_reached`, and no order is started.
 #[utoipa::path(
     post,
     path = "/v1/orders",
@@ -158,6 +160,7 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Unprocessable),
