@@ -6,7 +6,7 @@
 #   docker build -t order-manager .
 #   docker run -p 8080:8080 -v order-manager-data:/data -e OM_INGEST_API_KEY=... order-manager
 #
-# The README ("Run it in a container") has the lines for the embedded mode and for AWS.
+# docs/operations.md ("In a container") has the lines for the embedded mode and for AWS.
 
 ARG RUST_VERSION=1.95
 

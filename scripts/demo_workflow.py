@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in OrderProcessor on moto, for the README walk-through.
+"""A stand-in OrderProcessor on moto, for the walk-through in docs/testing.md.
 
 It runs a real Step Functions execution (on moto) with the OrderProcessor's two
 waitForTaskToken waits, and prints the events the real workflow would put on EventBridge,

@@ -389,7 +389,7 @@ impl Application {
         // Each connection gets the router as it is (an `Arc` clone), its routes made ready once
         // here. Served as is, axum makes them ready again for every connection: a deep copy of
         // every route and layer that stays while the connection is open (resident memory per
-        // open connection ~85 KB then, ~21 KB now: see the README's "Benchmarks").
+        // open connection ~85 KB then, ~21 KB now: see docs/benchmarks.md, "Memory").
         let make_service = self.router.with_state(()).into_make_service();
         let served = axum::serve(self.listener, make_service).with_graceful_shutdown({
             let (deadline, began) = (deadline.clone(), began.clone());

@@ -175,7 +175,8 @@ async fn a_dead_token_expires_the_order_and_is_never_called_again() {
 /// time-out after the call took effect). The SDK retries the call by itself (the adapter
 /// allows 2 attempts), and Step Functions answers the retry `TaskTimedOut`: the token was
 /// used, by the first attempt. The order must not be expired for it: the workflow did resume
-/// (DESIGN §5; the unknown-outcome rule of `dispatch.rs`).
+/// (docs/architecture.md, "Callbacks and the outbox"; the unknown-outcome rule of
+/// `dispatch.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_then_a_dead_token_answer_does_not_expire_the_order() {
     let dir = tempfile::tempdir().unwrap();

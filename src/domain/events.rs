@@ -1,4 +1,4 @@
-//! Workflow events (DESIGN §3) and how each one changes an order.
+//! Workflow events (docs/architecture.md, "Ingest") and how each one changes an order.
 //!
 //! EventBridge delivers at least once and in any order, so every decision here is
 //! idempotent (the same event twice is a `Duplicate`) and order-tolerant (an event that the

@@ -42,7 +42,8 @@ pub struct Callback {
     pub order_id: OrderId,
     pub token: TaskToken,
     pub action: CallbackAction,
-    /// When Step Functions rejects the token for good, the order expires (DESIGN §5).
+    /// When Step Functions rejects the token for good, the order expires
+    /// (docs/architecture.md, "Callbacks and the outbox").
     pub expires_order: bool,
 }
 

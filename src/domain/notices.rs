@@ -1,6 +1,6 @@
-//! What the service tells the rest of the system (DESIGN §1.7): one `OrderManager.*` notice
-//! per transition that other services and the apps' real-time channel follow. Notices carry
-//! the fields the Serverlesspresso apps key on, and never a task token.
+//! What the service tells the rest of the system (docs/architecture.md, "Notices"): one
+//! `OrderManager.*` notice per transition that other services and the apps' real-time channel
+//! follow. Notices carry the fields the Serverlesspresso apps key on, and never a task token.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

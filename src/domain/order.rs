@@ -1,4 +1,4 @@
-//! The order and its states (DESIGN §2).
+//! The order and its states (docs/architecture.md, "Lifecycle").
 
 use std::fmt;
 use std::str::FromStr;

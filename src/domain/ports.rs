@@ -352,7 +352,7 @@ pub enum StartError {
     Unavailable(String),
 }
 
-/// The workflow that waits on our task tokens (DESIGN §5).
+/// The workflow that waits on our task tokens (docs/architecture.md, "Callbacks and the outbox").
 #[async_trait]
 pub trait Workflow: Send + Sync + 'static {
     /// Starts the OrderProcessor for a new order; it announces itself with a

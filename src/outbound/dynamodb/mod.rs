@@ -1,7 +1,8 @@
-//! The DynamoDB store (DESIGN §6): one table shared by any number of stateless replicas.
+//! The DynamoDB store (docs/architecture.md, "Stores"): one table shared by any number of
+//! stateless replicas.
 //!
 //! Single-table design (the layout is in `keys`, the definition in
-//! `migrations/dynamodb/table.json`, the explanation in the README):
+//! `migrations/dynamodb/table.json`, the explanation in docs/dynamodb.md):
 //! - every transition is one `TransactWriteItems` (`apply`) whose order write is
 //!   conditional on the version read: a lost race is [`StoreError::Conflict`];
 //! - reads that guard a write (`get`, `event_seen`) are consistent reads of the table,

@@ -1,4 +1,4 @@
-//! `POST /v1/events`: the EventBridge API destination (DESIGN §3).
+//! `POST /v1/events`: the EventBridge API destination (docs/architecture.md, "Ingest").
 //!
 //! The envelope is translated into a domain [`WorkflowEvent`] here; a permanently bad event
 //! answers 422 (EventBridge does not retry it), a store outage 503 (it does).
@@ -139,9 +139,9 @@ fn to_event(env: &Envelope, default_event: &EventId) -> Result<Option<WorkflowEv
     Ok(Some(event))
 }
 
-/// Ingests one workflow event (DESIGN §3): idempotent by envelope id and by content,
-/// order-tolerant. Every acknowledged outcome is `200`; a permanently bad event `400`/`422`
-/// (EventBridge does not retry those), a transient failure `503` (it does).
+/// Ingests one workflow event: idempotent by envelope id and by content, order-tolerant
+/// (docs/architecture.md, "Ingest"). Every acknowledged outcome is `200`; a permanently bad
+/// event `400`/`422` (EventBridge does not retry those), a transient failure `503` (it does).
 #[utoipa::path(
     post,
     path = "/v1/events",
