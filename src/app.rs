@@ -68,38 +68,40 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Settings, String> {
+        let workflow = &args.workflow;
+        let events = &args.events;
         let mut service = ServiceConfig::new(args.default_event_id.clone());
-        service.cancel_callback = args.cancel_callback.into();
+        service.cancel_callback = workflow.cancel_callback.into();
         Ok(Settings {
-            listen: args.listen,
-            store: args.store.clone(),
-            workflow: args.workflow,
-            processor_store: args.processor_store.clone(),
+            listen: args.listen.listen,
+            store: args.store.store.clone(),
+            workflow: workflow.workflow,
+            processor_store: workflow.processor_store.clone(),
             processor: ProcessorConfig {
-                customer_timeout: args.customer_timeout.0,
-                barista_timeout: args.barista_timeout.0,
-                sqlite: args.sqlite(),
+                customer_timeout: workflow.customer_timeout.0,
+                barista_timeout: workflow.barista_timeout.0,
+                sqlite: args.store_setup.sqlite(),
             },
-            order_processor_arn: args.order_processor_arn.clone(),
-            order_processor_input: match args.order_processor_input {
+            order_processor_arn: workflow.order_processor_arn.clone(),
+            order_processor_input: match workflow.order_processor_input {
                 StartInputMode::Validator => StartInput::ValidatorEvent {
-                    source: args.event_source.clone(),
+                    source: events.event_source.clone(),
                 },
                 StartInputMode::Flat => StartInput::Flat,
             },
             events: args.events(),
-            event_bus: args.event_bus.clone(),
-            event_source: args.event_source.clone(),
-            ingest_header: args.ingest_api_key_header.clone(),
-            ingest_keys: args.ingest_keys()?,
-            ingest_basic: args.ingest_basic()?,
-            tokens: args.tokens()?,
-            barista_groups: args.barista_groups()?,
-            cors_origins: args.cors_origins.clone().unwrap_or_default(),
-            compat: args.compat,
+            event_bus: events.event_bus.clone(),
+            event_source: events.event_source.clone(),
+            ingest_header: args.ingest.ingest_api_key_header.clone(),
+            ingest_keys: args.ingest.keys()?,
+            ingest_basic: args.ingest.basic()?,
+            tokens: args.auth.tokens()?,
+            barista_groups: args.auth.barista_groups()?,
+            cors_origins: args.http.cors_origins.clone().unwrap_or_default(),
+            compat: args.compat.compat,
             heartbeat: Duration::from_secs(15),
-            shutdown_grace: args.shutdown_grace.0,
-            request_timeout: args.request_timeout.0,
+            shutdown_grace: args.http.shutdown_grace.0,
+            request_timeout: args.http.request_timeout.0,
             service,
         })
     }

@@ -51,18 +51,18 @@ fn token(args: TokenArgs) -> Result<(), String> {
 fn print_openapi(args: OpenapiArgs) -> Result<(), String> {
     print!(
         "{}",
-        openapi::to_pretty_json(&openapi_document(args.compat))
+        openapi::to_pretty_json(&openapi_document(args.compat.compat))
     );
     Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let _logs = init_tracing(args.log_format);
+    let _logs = init_tracing(args.log.log_format);
     let settings = Settings::from_args(&args)?;
     let options = StoreOptions {
-        dynamodb_shards: args.dynamodb_shards,
-        create_table: args.create_table,
-        sqlite: args.sqlite(),
+        dynamodb_shards: args.store.dynamodb_shards,
+        create_table: args.store_setup.create_table,
+        sqlite: args.store_setup.sqlite(),
     };
     let app = Application::build_with_store_options(settings, options)
         .await
@@ -73,8 +73,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn migrate(args: MigrateArgs) -> Result<(), String> {
-    let _logs = init_tracing(args.log_format);
-    migrate_store(&args.store, args.dynamodb_shards)
+    let _logs = init_tracing(args.log.log_format);
+    migrate_store(&args.store.store, args.store.dynamodb_shards)
         .await
         .map_err(|e| format!("{e:#}"))
 }
@@ -87,7 +87,7 @@ async fn migrate(args: MigrateArgs) -> Result<(), String> {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
-    let url = args.url();
+    let url = args.listen.readyz_url();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(2))
         .no_proxy()
