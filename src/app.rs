@@ -9,133 +9,26 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::http::HeaderName;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{CompatMode, EventsKind, ServeArgs, StartInputMode, StoreConfig, WorkflowKind};
+use crate::config::{EventsKind, Settings, StoreConfig, StoreOptions, WorkflowKind};
 use crate::domain::events::WorkflowEvent;
 use crate::domain::ids::EnvelopeId;
 use crate::domain::ports::{EventPublisher, OrderStore, Workflow};
-use crate::domain::service::{OrderService, ServiceConfig};
-use crate::inbound::http::auth::{Authenticator, BasicCredential, IngestAuth, TokenSettings};
-use crate::inbound::http::hardening::{CorsOrigins, harden};
+use crate::domain::service::OrderService;
+use crate::inbound::http::auth::{Authenticator, IngestAuth};
+use crate::inbound::http::hardening::harden;
 use crate::inbound::http::{AppState, Shared, router};
 use crate::outbound::dynamodb::DynamoStore;
-use crate::outbound::embedded::{EmbeddedProcessor, EventSink, ProcessorConfig};
+use crate::outbound::embedded::{EmbeddedProcessor, EventSink};
 use crate::outbound::eventbridge::EventBridgePublisher;
 use crate::outbound::no_events::LogOnlyPublisher;
-use crate::outbound::sqlite::{SqliteOptions, SqliteStore};
-use crate::outbound::stepfunctions::{StartInput, StepFunctionsWorkflow};
+use crate::outbound::sqlite::SqliteStore;
+use crate::outbound::stepfunctions::StepFunctionsWorkflow;
 
-/// Everything the service needs to start, already validated.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub store: StoreConfig,
-    pub workflow: WorkflowKind,
-    /// The embedded processor's database and waits (with `OM_WORKFLOW=embedded`).
-    pub processor_store: StoreConfig,
-    pub processor: ProcessorConfig,
-    /// The OrderProcessor state machine `POST /v1/orders` starts (with Step Functions), and
-    /// with what.
-    pub order_processor_arn: Option<String>,
-    pub order_processor_input: StartInput,
-    /// Where the `OrderManager.*` events go, and on which bus, with which source.
-    pub events: EventsKind,
-    pub event_bus: String,
-    pub event_source: String,
-    /// Ingest credentials: API keys in `ingest_header`, and HTTP Basic; all valid at once.
-    pub ingest_header: HeaderName,
-    pub ingest_keys: Vec<SecretString>,
-    pub ingest_basic: Vec<BasicCredential>,
-    /// How bearer tokens are verified: local HS256 or Cognito RS256.
-    pub tokens: TokenSettings,
-    pub barista_groups: Vec<String>,
-    /// The origins browsers may call the API from.
-    pub cors_origins: CorsOrigins,
-    /// Drop-in routes for the Serverlesspresso apps (`OM_COMPAT`).
-    pub compat: CompatMode,
-    /// How often live streams send a heartbeat.
-    pub heartbeat: Duration,
-    /// How long a shutdown may take: in-flight requests, then owed callbacks and notices.
-    pub shutdown_grace: Duration,
-    /// The longest a request may take.
-    pub request_timeout: Duration,
-    pub service: ServiceConfig,
-}
-
-impl Settings {
-    pub fn from_args(args: &ServeArgs) -> Result<Settings, String> {
-        let workflow = &args.workflow;
-        let events = &args.events;
-        let mut service = ServiceConfig::new(args.default_event_id.clone());
-        service.cancel_callback = workflow.cancel_callback.into();
-        Ok(Settings {
-            listen: args.listen.listen,
-            store: args.store.store.clone(),
-            workflow: workflow.workflow,
-            processor_store: workflow.processor_store.clone(),
-            processor: ProcessorConfig {
-                customer_timeout: workflow.customer_timeout.0,
-                barista_timeout: workflow.barista_timeout.0,
-                sqlite: args.store_setup.sqlite(),
-            },
-            order_processor_arn: workflow.order_processor_arn.clone(),
-            order_processor_input: match workflow.order_processor_input {
-                StartInputMode::Validator => StartInput::ValidatorEvent {
-                    source: events.event_source.clone(),
-                },
-                StartInputMode::Flat => StartInput::Flat,
-            },
-            events: args.events(),
-            event_bus: events.event_bus.clone(),
-            event_source: events.event_source.clone(),
-            ingest_header: args.ingest.ingest_api_key_header.clone(),
-            ingest_keys: args.ingest.keys()?,
-            ingest_basic: args.ingest.basic()?,
-            tokens: args.auth.tokens()?,
-            barista_groups: args.auth.barista_groups()?,
-            cors_origins: args.http.cors_origins.clone().unwrap_or_default(),
-            compat: args.compat.compat,
-            heartbeat: Duration::from_secs(15),
-            shutdown_grace: args.http.shutdown_grace.0,
-            request_timeout: args.http.request_timeout.0,
-            service,
-        })
-    }
-}
-
-/// How a store is set up: DynamoDB's `OM_DYNAMODB_SHARDS` and `--create-table`, SQLite's
-/// `OM_SQLITE_SYNC`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// Write shards per hot index key; must match what the table recorded.
-    pub dynamodb_shards: u32,
-    /// Create or update the table before use, as `order-manager migrate` does.
-    pub create_table: bool,
-    /// SQLite: what an acknowledged write survives, and how it is written.
-    pub sqlite: SqliteOptions,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            dynamodb_shards: crate::outbound::dynamodb::DEFAULT_SHARDS,
-            create_table: false,
-            sqlite: SqliteOptions::default(),
-        }
-    }
-}
-
-/// The one place that turns the store configuration into a store (with default options).
-pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn OrderStore>> {
-    open_store_with(config, StoreOptions::default()).await
-}
-
-/// [`open_store`] with explicit DynamoDB options.
-pub async fn open_store_with(
+/// The one place that turns the store configuration into a store.
+pub async fn open_store(
     config: &StoreConfig,
     options: StoreOptions,
 ) -> anyhow::Result<Arc<dyn OrderStore>> {
@@ -199,6 +92,22 @@ pub struct Backends {
     pub publisher: Arc<dyn EventPublisher>,
     /// The embedded order processor, when it is the workflow: it runs beside the service.
     pub processor: Option<Arc<EmbeddedProcessor>>,
+}
+
+impl Backends {
+    /// The backends the settings name: the store, the workflow and the event bus.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
+        let store = open_store(&settings.store, settings.store_options).await?;
+        let (workflow, processor) = connect_workflow(settings).await?;
+        let publisher =
+            connect_publisher(settings.events, &settings.event_bus, &settings.event_source).await;
+        Ok(Backends {
+            store,
+            workflow,
+            publisher,
+            processor,
+        })
+    }
 }
 
 /// The one place that turns the workflow configuration into a workflow.
@@ -295,31 +204,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the service with the backends the settings name.
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        Self::build_with_store_options(settings, StoreOptions::default()).await
-    }
-
-    /// [`Application::build`] with explicit DynamoDB store options.
-    pub async fn build_with_store_options(
-        settings: Settings,
-        options: StoreOptions,
-    ) -> anyhow::Result<Application> {
-        let store = open_store_with(&settings.store, options).await?;
-        let (workflow, processor) = connect_workflow(&settings).await?;
-        let publisher =
-            connect_publisher(settings.events, &settings.event_bus, &settings.event_source).await;
-        let backends = Backends {
-            store,
-            workflow,
-            publisher,
-            processor,
-        };
-        Self::build_with(settings, backends).await
-    }
-
-    /// Builds the service on given backends (tests inject doubles here).
-    pub async fn build_with(settings: Settings, backends: Backends) -> anyhow::Result<Application> {
+    /// Builds the service on `backends` ([`Backends::connect`], or doubles in tests) and
+    /// binds its address.
+    pub async fn build(settings: Settings, backends: Backends) -> anyhow::Result<Application> {
         let Backends {
             store,
             workflow,

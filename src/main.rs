@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use order_manager::app::{Application, Settings, StoreOptions, migrate_store, shutdown_signal};
+use order_manager::app::{Application, Backends, migrate_store, shutdown_signal};
 use order_manager::config::{
     Cli, Command, HealthcheckArgs, LogFormat, MigrateArgs, OpenapiArgs, ServeArgs, TokenArgs,
 };
@@ -58,13 +58,11 @@ fn print_openapi(args: OpenapiArgs) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let _logs = init_tracing(args.log.log_format);
-    let settings = Settings::from_args(&args)?;
-    let options = StoreOptions {
-        dynamodb_shards: args.store.dynamodb_shards,
-        create_table: args.store_setup.create_table,
-        sqlite: args.store_setup.sqlite(),
-    };
-    let app = Application::build_with_store_options(settings, options)
+    let settings = args.settings()?;
+    let backends = Backends::connect(&settings)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let app = Application::build(settings, backends)
         .await
         .map_err(|e| format!("{e:#}"))?;
     app.run_until(shutdown_signal())

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_manager::app::{Application, Backends, Settings, connect_workflow, open_store};
-use order_manager::config::{EventsKind, StoreConfig, WorkflowKind};
+use order_manager::app::{Application, Backends, connect_workflow, open_store};
+use order_manager::config::{EventsKind, Settings, StoreConfig, StoreOptions, WorkflowKind};
 use order_manager::domain::ids::EventId;
 use order_manager::domain::ports::{EventPublisher, OrderStore, Workflow};
 use order_manager::domain::service::ServiceConfig;
@@ -41,6 +41,7 @@ pub fn test_settings(dir: &TempDir) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: StoreConfig::Sqlite(dir.path().join("orders.db")),
+        store_options: StoreOptions::default(),
         workflow: WorkflowKind::Stepfunctions,
         processor_store: StoreConfig::Sqlite(dir.path().join("processor.db")),
         processor: ProcessorConfig::default(),
@@ -117,7 +118,9 @@ pub async fn moto_with_interpreter(url: &str) -> aws_config::SdkConfig {
 /// (as `scripts/test` runs the suite a second time), a fresh table on moto.
 async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
     if std::env::var("OM_TEST_STORE").as_deref() != Ok("dynamodb") {
-        return open_store(&settings.store).await.unwrap();
+        return open_store(&settings.store, settings.store_options)
+            .await
+            .unwrap();
     }
     let moto = std::env::var("OM_TEST_MOTO_URL")
         .expect("OM_TEST_STORE=dynamodb needs OM_TEST_MOTO_URL (scripts/test sets both)");
@@ -186,7 +189,7 @@ impl TestApp {
 
     /// Serves `backends` with `settings`, its files in `dir`.
     pub async fn start(dir: Arc<TempDir>, settings: Settings, backends: Backends) -> TestApp {
-        let app = Application::build_with(settings, backends).await.unwrap();
+        let app = Application::build(settings, backends).await.unwrap();
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(async move {
