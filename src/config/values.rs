@@ -18,8 +18,8 @@ where
     move |s: &str| T::from_str(s).map_err(|e| format!("{var}: {e}"))
 }
 
-/// Clap's `parser`, with an error that names the environment variable and what it expects:
-/// `OM_X: expected <expected>, got `<value>``.
+/// Clap's `parser`, with an error that names the environment variable and says what it
+/// expects, as `named` errors do: "OM_X: expected <expected>, got `<value>`".
 pub(crate) fn named_as<P: TypedValueParser>(
     var: &'static str,
     expected: String,
