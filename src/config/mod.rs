@@ -11,6 +11,7 @@ mod ingest;
 mod listen;
 mod secret;
 mod settings;
+mod shop;
 mod store;
 mod values;
 mod workflow;
@@ -26,6 +27,7 @@ pub use events::{EventArgs, EventsKind};
 pub use ingest::IngestArgs;
 pub use listen::{HttpArgs, ListenArgs, LogArgs, LogFormat};
 pub use settings::{Settings, StoreOptions};
+pub use shop::{ShopArgs, ShopState};
 pub use store::{SqliteSync, StoreArgs, StoreConfig, StoreSetupArgs, Switch};
 pub use values::Span;
 pub use workflow::{CancelMode, StartInputMode, WorkflowArgs, WorkflowKind};
@@ -83,6 +85,8 @@ pub struct ServeArgs {
     /// Coffee event of events and requests that name none.
     #[arg(long, env = "OM_DEFAULT_EVENT_ID", default_value = "default", value_parser = named::<EventId>("OM_DEFAULT_EVENT_ID"))]
     pub default_event_id: EventId,
+    #[command(flatten)]
+    pub shop: ShopArgs,
     #[command(flatten)]
     pub events: EventArgs,
     #[command(flatten)]

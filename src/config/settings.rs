@@ -86,6 +86,7 @@ impl ServeArgs {
         let sqlite = self.store_setup.sqlite();
         let mut service = ServiceConfig::new(self.default_event_id.clone());
         service.cancel_callback = workflow.cancel_callback.into();
+        service.shop = self.shop.settings();
         Ok(Settings {
             listen: self.listen.listen,
             store: self.store.store.clone(),

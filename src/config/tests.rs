@@ -139,6 +139,40 @@ fn compat_is_on_by_default_and_bad_values_name_the_variable() {
 }
 
 #[test]
+fn shops_are_open_with_the_orderprocessor_s_limits_unless_configured() {
+    let cli = Cli::try_parse_from(["order-manager"]).unwrap();
+    assert_eq!(
+        cli.serve.shop.settings(),
+        crate::domain::shop::ShopSettings::default()
+    );
+    let cli = Cli::try_parse_from([
+        "order-manager",
+        "--shop",
+        "Closed",
+        "--max-orders-in-queue",
+        "50",
+        "--max-orders-per-user",
+        "2",
+    ])
+    .unwrap();
+    let shop = cli.serve.shop.settings();
+    assert!(!shop.open);
+    assert_eq!(
+        (shop.max_orders_in_queue, shop.max_orders_per_user),
+        (50, 2)
+    );
+    for (flag, value, var) in [
+        ("--shop", "ajar", "OM_SHOP"),
+        ("--max-orders-in-queue", "0", "OM_MAX_ORDERS_IN_QUEUE"),
+        ("--max-orders-per-user", "100001", "OM_MAX_ORDERS_PER_USER"),
+        ("--max-orders-per-user", "many", "OM_MAX_ORDERS_PER_USER"),
+    ] {
+        let err = Cli::try_parse_from(["order-manager", flag, value]).unwrap_err();
+        assert!(err.to_string().contains(var), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
 fn ttls_parse() {
     assert_eq!(Span::from_str("15m").unwrap().0, Duration::from_secs(900));
     assert!(Span::from_str("soon").is_err());

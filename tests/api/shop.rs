@@ -8,6 +8,8 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use order_manager::domain::shop::ShopSettings;
+
 use crate::support::{TestApp, eventually};
 
 async fn put_shop(app: &TestApp, event: &str, shop: Value) -> Value {
@@ -213,4 +215,31 @@ async fn racing_starts_never_go_past_a_limit() {
         refused(a, "order_limit_reached");
     }
     assert_eq!(my_orders(&app, "eager").await, 3);
+}
+
+#[tokio::test]
+async fn configured_defaults_hold_for_every_event_a_barista_left_alone() {
+    let app = TestApp::spawn_embedded(|s| {
+        s.service.shop = ShopSettings {
+            open: false,
+            max_orders_in_queue: 50,
+            max_orders_per_user: 2,
+        }
+    })
+    .await;
+    let (_, shop) = app
+        .get("/v1/shop?event_id=LDN", &app.customer("alice"))
+        .await;
+    assert_eq!(
+        shop,
+        json!({"event_id": "LDN", "open": false, "max_orders_in_queue": 50, "max_orders_per_user": 2})
+    );
+    refused(&start(&app, "alice").await, "shop_closed");
+    put_shop(
+        &app,
+        "NYC",
+        json!({"open": true, "max_orders_in_queue": 50, "max_orders_per_user": 2}),
+    )
+    .await;
+    assert!(started(&start(&app, "alice").await));
 }
