@@ -11,6 +11,8 @@
 //! | `outbox_pending` | gauge | `outbox`: callbacks, notices |
 //! | `outbox_oldest_due_seconds` | gauge | `outbox`: how long the earliest pending entry has been due (0 if none is) |
 //! | `sqlite_commit_writes` | histogram | `database` (file name): writes that shared one SQLite commit (group commit) |
+//! | `orders_served_total` | counter | `event_id`, `drink`: orders completed, by drink name |
+//! | `order_wait_seconds` | histogram | `event_id`: from a drink's submission to its completion |
 //! | `sqlite_commit_seconds` | histogram | `database`: how long the writer took over one transaction, from `BEGIN` to `COMMIT` done (what every write in it waited on top of its queueing) |
 
 use std::sync::OnceLock;
@@ -30,6 +32,13 @@ const OUTBOX_PENDING: &str = "outbox_pending";
 const OUTBOX_DUE: &str = "outbox_oldest_due_seconds";
 const COMMIT_WRITES: &str = "sqlite_commit_writes";
 const COMMIT_DURATION: &str = "sqlite_commit_seconds";
+const SERVED: &str = "orders_served_total";
+const WAIT: &str = "order_wait_seconds";
+
+/// Wait buckets, in seconds: from half a minute to an hour.
+const WAIT_BUCKETS: [f64; 10] = [
+    30.0, 60.0, 120.0, 180.0, 300.0, 450.0, 600.0, 900.0, 1800.0, 3600.0,
+];
 
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -54,6 +63,8 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Full(COMMIT_WRITES.into()), &BATCH_BUCKETS)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Full(COMMIT_DURATION.into()), &BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(WAIT.into()), &WAIT_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -88,6 +99,12 @@ fn describe() {
         "attempts at publishing OrderManager notices, by outcome"
     );
     describe_counter!(STORE_ERRORS, "failed calls to the order store, by kind");
+    describe_counter!(SERVED, "orders completed, by coffee event and drink");
+    describe_histogram!(
+        WAIT,
+        metrics::Unit::Seconds,
+        "how long customers waited, from the drink's submission to the completion"
+    );
     describe_histogram!(
         COMMIT_WRITES,
         "writes that shared one SQLite commit (group commit), by database file"
@@ -148,5 +165,13 @@ pub fn outbox(stats: &OutboxStats) {
             .map(|due| (at - due).num_milliseconds().max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
         gauge!(OUTBOX_DUE, "outbox" => name).set(overdue);
+    }
+}
+
+/// An order completed (by this process): what it served, and how long its customer waited.
+pub fn served(event: &str, served: &crate::domain::stats::Served) {
+    counter!(SERVED, "event_id" => event.to_string(), "drink" => served.drink.clone()).increment(1);
+    if let Some(wait) = served.wait {
+        histogram!(WAIT, "event_id" => event.to_string()).record(wait.as_secs_f64());
     }
 }

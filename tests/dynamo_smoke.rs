@@ -170,6 +170,7 @@ async fn two_replicas_never_both_get_an_outbox_entry() {
             expected_version: None,
             settles: vec![],
             cause: Cause::Timeout,
+            served: None,
         };
         // Not leased: due at once.
         a.apply(&change, None, now()).await.unwrap();

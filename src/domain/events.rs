@@ -196,6 +196,7 @@ pub fn decide(
                     notices: vec![],
                     settles: vec![],
                     cause: event.cause(),
+                    served: None,
                 }),
                 outcome: Outcome::Applied,
             },

@@ -10,6 +10,7 @@ use super::history::{Cause, HistoryEntry};
 use super::ids::{OrderId, TaskToken, UserId};
 use super::notices::{Notice, notice_for};
 use super::order::{CancelReason, DrinkOrder, Order, OrderState};
+use super::stats::Served;
 
 /// A transition to persist atomically.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Change {
     pub settles: Vec<TaskToken>,
     /// Who or what caused the change: the order's history records it.
     pub cause: Cause,
+    /// What the change served, when it completes the order: the event's stats count it.
+    pub served: Option<Served>,
 }
 
 impl Change {
@@ -131,6 +134,7 @@ impl Order {
             callbacks,
             settles: vec![],
             cause,
+            served: None,
         }
     }
 

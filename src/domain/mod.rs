@@ -17,3 +17,4 @@ pub mod ports;
 pub mod service;
 pub mod shop;
 pub mod snapshot;
+pub mod stats;

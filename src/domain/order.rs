@@ -226,6 +226,7 @@ pub(crate) mod fixtures {
             cause: crate::domain::history::Cause::Workflow {
                 event: "OrderProcessor.WorkflowStarted".into(),
             },
+            served: None,
         }
     }
 }

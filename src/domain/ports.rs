@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::events::WorkflowEvent;
 use super::history::HistoryEntry;
@@ -18,6 +18,7 @@ use super::notices::Notice;
 use super::order::{Order, OrderState};
 use super::shop::{Refusal, ShopSettings};
 use super::snapshot::OrderSnapshot;
+use super::stats::EventStats;
 
 /// Failures of an [`OrderStore`].
 #[derive(Debug, Clone, thiserror::Error)]
@@ -166,6 +167,7 @@ pub trait OrderStore: Send + Sync + 'static {
     /// - settles as delivered every pending callback for a token in `change.settles` (tokens
     ///   of `change.order`);
     /// - records every notice of the change as pending, due at once;
+    /// - counts what the change served, if it completes an order, and keeps its wait;
     /// - appends the new order to the change log, and the change's
     ///   [`HistoryEntry`](super::history::HistoryEntry) to the order's history;
     /// - if `envelope` is given, records it, and MUST return [`StoreError::DuplicateEvent`] if
@@ -286,6 +288,18 @@ pub trait OrderStore: Send + Sync + 'static {
 
     /// Stores the menu for `event`, replacing any earlier one.
     async fn put_menu(&self, event: &EventId, menu: &Menu) -> Result<(), StoreError>;
+
+    /// The stats of `event`: its orders `queued` or `preparing` now, what it served on `day`
+    /// (UTC), and the waits of its completions since `since` (the newest
+    /// [`MAX_SAMPLES`](super::stats::MAX_SAMPLES)). Kept in step with the writes
+    /// ([`OrderStore::apply`] of a change that serves): a few small reads, never a scan of
+    /// the orders or their history. Waits are forgotten by [`OrderStore::prune`].
+    async fn stats(
+        &self,
+        event: &EventId,
+        day: NaiveDate,
+        since: DateTime<Utc>,
+    ) -> Result<EventStats, StoreError>;
 
     /// The shop settings stored for `event`, if a barista set them.
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError>;

@@ -27,6 +27,7 @@ use super::ports::{
     StartError, StoreError, Workflow,
 };
 use super::shop::{InvalidShop, Refusal, ShopSettings};
+use super::stats::{EventStats, Served, WAIT_WINDOW};
 use crate::telemetry;
 
 /// Tunables of the service.
@@ -172,6 +173,7 @@ impl OrderService {
                 notices: Vec::new(),
                 settles: change.settles.clone(),
                 cause: change.cause.clone(),
+                served: change.served.clone(),
             };
             &without_notices
         } else {
@@ -186,6 +188,9 @@ impl OrderService {
             newer
         });
         self.arrivals.arrived(&change.order.id);
+        if let Some(served) = &change.served {
+            telemetry::served(change.order.event_id.as_str(), served);
+        }
         if publish_now {
             for chunk in change.notices.chunks(NOTICE_BATCH) {
                 for result in self.publisher.publish(chunk).await {
@@ -420,6 +425,14 @@ impl OrderService {
         }
     }
 
+    /// The stats of `event` now: its queue, what it served today (UTC), the waits of the
+    /// last [`WAIT_WINDOW`].
+    pub async fn stats(&self, event: &EventId) -> Result<EventStats, ServiceError> {
+        let now = now();
+        let since = now - chrono::Duration::from_std(WAIT_WINDOW).unwrap_or_default();
+        Ok(self.store.stats(event, now.date_naive(), since).await?)
+    }
+
     /// The shop settings of `event`: a barista's, or the configured defaults.
     pub async fn shop(&self, event: &EventId) -> Result<ShopSettings, ServiceError> {
         Ok(self.store.get_shop(event).await?.unwrap_or(self.cfg.shop))
@@ -505,7 +518,16 @@ impl OrderService {
         barista: &UserId,
         id: &OrderId,
     ) -> Result<Transition, ServiceError> {
-        self.transact(id, |o| o.complete(barista, now())).await
+        // The story, read once: a completion's wait runs from the drink's submission.
+        let story = self.store.history(id).await?;
+        self.transact(id, |o| {
+            let change = o.complete(barista, now())?;
+            Ok(change.map(|mut c| {
+                c.served = Some(Served::of(&c.order, &story));
+                c
+            }))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(order.id = %id))]

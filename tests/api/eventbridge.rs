@@ -559,15 +559,7 @@ async fn without_an_outbox_every_notice_goes_out_before_its_transition_is_answer
     all.extend(expected(&b, &ORDER_B));
     assert_eq!(seen, all);
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -16,6 +16,7 @@ mod operations;
 mod order_processor_moto;
 mod races;
 mod shop;
+mod stats;
 mod stepfunctions_errors;
 mod stepfunctions_moto;
 mod stream;

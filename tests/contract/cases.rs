@@ -25,6 +25,7 @@ pub(crate) type Store = Arc<dyn OrderStore>;
 
 pub use crate::history::every_change_tells_its_story_in_order;
 pub use crate::shop::shop_settings_are_kept_per_event;
+pub use crate::stats::completions_count_what_they_served_and_keep_their_waits;
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -68,6 +69,7 @@ pub(crate) fn insert(o: &Order) -> Change {
         cause: Cause::Workflow {
             event: "OrderProcessor.WorkflowStarted".into(),
         },
+        served: None,
     }
 }
 
@@ -80,6 +82,7 @@ pub(crate) fn update(o: &Order, next: Order) -> Change {
         notices: vec![],
         settles: vec![],
         cause: Cause::barista(&UserId::parse("bob").unwrap()),
+        served: None,
     }
 }
 

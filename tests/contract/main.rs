@@ -5,6 +5,7 @@
 mod cases;
 mod history;
 mod shop;
+mod stats;
 mod stores;
 
 use order_manager::domain::order::OrderState;
@@ -57,6 +58,7 @@ contract!(
     the_store_answers_pings,
     every_change_tells_its_story_in_order,
     shop_settings_are_kept_per_event,
+    completions_count_what_they_served_and_keep_their_waits,
 );
 
 /// Thousands of orders across the write shards: every order exactly once, in order. Some

@@ -327,6 +327,12 @@ impl TestApp {
         assert_eq!(body["outcome"], outcome, "{body}");
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.url("/metrics")).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     /// The order as its owner sees it.
     pub async fn order(&self, order_id: &str, owner: &str) -> Value {
         let (status, body) = self

@@ -34,7 +34,7 @@ use crate::domain::ids::EventId;
 use crate::domain::service::OrderService;
 use auth::{Authenticator, IngestAuth};
 use error::ApiError;
-use handlers::{events, health, history, menu, metrics, orders, shop, stream};
+use handlers::{events, health, history, menu, metrics, orders, shop, stats, stream};
 
 /// The most an API request body may hold.
 pub const API_BODY_LIMIT: usize = 64 * 1024;
@@ -110,7 +110,8 @@ pub fn api_routes(compat: CompatMode) -> OpenApiRouter<AppState> {
         .routes(routes!(orders::complete_order))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(menu::get_menu, menu::put_menu))
-        .routes(routes!(shop::get_shop, shop::put_shop));
+        .routes(routes!(shop::get_shop, shop::put_shop))
+        .routes(routes!(stats::get_stats));
     let api = match compat {
         CompatMode::Serverlesspresso => api.merge(compat::routes()),
         CompatMode::None => api,

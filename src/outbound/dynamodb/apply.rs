@@ -17,6 +17,7 @@ use super::errors::{self, Cancelled, Role};
 use super::history;
 use super::items;
 use super::keys;
+use super::stats;
 use crate::domain::ids::EnvelopeId;
 use crate::domain::lifecycle::Change;
 use crate::domain::ports::{Applied, StoreError};
@@ -99,6 +100,12 @@ pub(super) fn transaction(
     roles.push(Role::Other);
     writes.push(put(table, history::item(change)?, None, vec![])?);
     roles.push(Role::Other);
+    if let Some(served) = &change.served {
+        for write in stats::writes(table, o, served)? {
+            writes.push(write);
+            roles.push(Role::Other);
+        }
+    }
 
     let settles: HashSet<i64> = change
         .settles
@@ -299,6 +306,7 @@ mod tests {
             }],
             settles: vec![TaskToken::parse("token-0").unwrap()],
             cause: Cause::Timeout,
+            served: None,
         };
         let env = EnvelopeId::parse("env-1").unwrap();
         let Transaction {
@@ -352,6 +360,7 @@ mod tests {
             notices: vec![],
             settles: vec![],
             cause: Cause::Timeout,
+            served: None,
         };
         assert!(matches!(
             transaction("t", 8, &change, None, 5),
@@ -368,6 +377,7 @@ mod tests {
             notices: vec![],
             settles: vec![TaskToken::parse("t").unwrap()],
             cause: Cause::Timeout,
+            served: None,
         };
         let Transaction { writes, roles, .. } = transaction("t", 8, &change, None, 5).unwrap();
         assert_eq!(roles.len(), 4, "no separate settle for it");

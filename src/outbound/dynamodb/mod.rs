@@ -25,6 +25,7 @@ mod outbox;
 mod query;
 mod schema;
 mod shops;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -39,7 +40,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::events::WorkflowEvent;
 use crate::domain::history::HistoryEntry;
@@ -53,6 +54,7 @@ use crate::domain::ports::{
     OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
 use crate::domain::shop::ShopSettings;
+use crate::domain::stats::EventStats;
 use attrs::micros;
 
 /// How far back the change log reaches (its entries' TTL).
@@ -302,6 +304,15 @@ impl OrderStore for DynamoStore {
     }
 
     /// A read of the meta item (eventually consistent: the cheapest read there is).
+    async fn stats(
+        &self,
+        event: &EventId,
+        day: NaiveDate,
+        since: DateTime<Utc>,
+    ) -> Result<EventStats, StoreError> {
+        stats::read(self, event, day, since).await
+    }
+
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {
         shops::get(self, event).await
     }

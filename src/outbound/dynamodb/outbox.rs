@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
@@ -57,27 +57,7 @@ async fn due(
 pub(super) async fn depth(store: &DynamoStore, outbox: Outbox) -> Result<OutboxDepth, StoreError> {
     let shards = (0..store.shards).map(|shard| async move {
         let pk = keys::due_pk(outbox, shard);
-        let mut pending = 0u64;
-        let mut start = None;
-        loop {
-            let out = store
-                .client
-                .query()
-                .table_name(&store.table)
-                .index_name(keys::DUE)
-                .key_condition_expression("due_pk = :pk")
-                .expression_attribute_values(":pk", s(pk.as_str()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| errors::sdk("Query", e))?;
-            pending += out.count.max(0) as u64;
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let pending = query::count(store, query::DUE, &pk).await?;
         let first = store
             .client
             .query()

@@ -7,7 +7,7 @@
 //! no guard depends on them.
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use futures_util::future::try_join_all;
 
 use super::DynamoStore;
@@ -35,6 +35,32 @@ pub(super) fn in_order_partition(
         .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
         .expression_attribute_values(":pk", s(keys::order_pk(order.as_str())))
         .expression_attribute_values(":prefix", s(prefix))
+}
+
+/// How many items one partition of `index` holds (counted page by page).
+pub(super) async fn count(store: &DynamoStore, index: Index, pk: &str) -> Result<u64, StoreError> {
+    let mut total = 0;
+    let mut start = None;
+    loop {
+        let page = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", s(pk))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| errors::sdk("Query", e))?;
+        total += page.count.max(0) as u64;
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(total),
+        }
+    }
 }
 
 /// Which part of an index's sort key a query reads.

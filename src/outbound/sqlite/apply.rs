@@ -167,6 +167,9 @@ pub(super) fn apply_change(
         })
         .map_err(map_err)?;
     }
+    if let Some(served) = &change.served {
+        super::stats::record(conn, o.event_id.as_str(), o.id.as_str(), served)?;
+    }
     conn.prepare_cached("INSERT INTO order_history (order_id, version, entry) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![o.id.as_str(), o.version as i64, encoded.history]))
         .map_err(unique_or(StoreError::Conflict))?;

@@ -18,6 +18,7 @@ mod prune;
 mod rows;
 mod schema;
 mod shops;
+mod stats;
 mod user_pages;
 mod views;
 
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlite_engine::Database;
 
@@ -46,6 +47,7 @@ use crate::domain::ports::{
 };
 use crate::domain::shop::ShopSettings;
 use crate::domain::snapshot::OrderSnapshot;
+use crate::domain::stats::EventStats;
 use crate::outbound::database::sqlite_error as map_err;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, micros, order_from_row};
 use views::{Committed, Views};
@@ -258,6 +260,7 @@ impl OrderStore for SqliteStore {
                     gone += conn.execute(sql, [before]).map_err(map_err)? as u64;
                 }
                 gone += deferred::prune(conn, before)?;
+                gone += stats::prune(conn, before)?;
                 let still_kept = deferred::orders_with_kept_events(conn)?;
                 Ok((gone, Committed::KeptEventsAre(still_kept)))
             })
@@ -494,6 +497,22 @@ impl OrderStore for SqliteStore {
             Ok(((), Committed::Menu(event, menu)))
         })
         .await
+    }
+
+    async fn stats(
+        &self,
+        event: &EventId,
+        day: NaiveDate,
+        since: DateTime<Utc>,
+    ) -> Result<EventStats, StoreError> {
+        let (served, waits) = self
+            .db
+            .read(|conn| stats::read(conn, event.as_str(), day, since))?;
+        Ok(EventStats {
+            queue_length: self.views.open.in_hand_count(event),
+            served,
+            waits,
+        })
     }
 
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {

@@ -166,6 +166,15 @@ impl OpenOrders {
             .insert(SortKey::of(&order), order);
     }
 
+    /// How many orders of `event` are in the barista's hands (`queued` or `preparing`).
+    pub(super) fn in_hand_count(&self, event: &EventId) -> u64 {
+        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
+        lists
+            .by_event
+            .get(event)
+            .map_or(0, |k| (k.queued.len() + k.preparing.len()) as u64)
+    }
+
     /// A page of the orders of `event` in `state`, as the database would list them; `None`
     /// for a state that is not kept here.
     pub(super) fn page(

@@ -45,6 +45,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0010_shops",
         include_str!("../../../migrations/sqlite/0010_shops.sql"),
     ),
+    (
+        "0011_stats",
+        include_str!("../../../migrations/sqlite/0011_stats.sql"),
+    ),
 ];
 
 /// Opens the database at `path` with `migrations` and runs `check` on its writer connection.

@@ -7,4 +7,5 @@ pub mod menu;
 pub mod metrics;
 pub mod orders;
 pub mod shop;
+pub mod stats;
 pub mod stream;
