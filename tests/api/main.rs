@@ -3,6 +3,7 @@
 mod auth;
 mod cognito;
 mod compat;
+mod compat_shop;
 mod disorder;
 mod embedded;
 mod errors;

@@ -11,6 +11,7 @@
 //! finds the field it expects. CORS comes from the service-wide layer (`OM_CORS_ORIGINS`); a
 //! plain `OPTIONS` (not a CORS preflight) is answered `204` with `Allow`.
 
+pub mod config;
 pub mod handlers;
 pub mod menu;
 pub mod views;
@@ -34,12 +35,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::complete_order))
         .routes(routes!(handlers::cancel_order))
         .routes(routes!(handlers::claim_order))
+        .routes(routes!(config::put_store))
+        .routes(routes!(config::get_config))
         .route("/orders", allow("GET, OPTIONS"))
         .route("/orders/{id}", allow("GET, PUT, OPTIONS"))
         .route("/myOrders", allow("GET, OPTIONS"))
         .route("/orders/complete/{id}", allow("PUT, OPTIONS"))
         .route("/orders/cancel/{id}", allow("PUT, OPTIONS"))
         .route("/orders/claim/{id}", allow("PUT, OPTIONS"))
+        .route("/store", allow("PUT, OPTIONS"))
+        .route("/config", allow("GET, OPTIONS"))
         .layer(map_response(with_result_field))
 }
 
