@@ -119,6 +119,8 @@ pub struct OrderService {
     pub(super) cfg: Arc<ServiceConfig>,
     /// The latest change-log number this process wrote: wakes live streams.
     pub(super) changes: Arc<watch::Sender<u64>>,
+    /// Bumped by each shop settings change this process makes (live streams send it).
+    shops: Arc<watch::Sender<u64>>,
     /// The orders `POST /v1/orders` waits for: each woken by its own order's write.
     arrivals: Arc<Arrivals>,
     /// Wakes the dispatcher when a change owes notices.
@@ -146,6 +148,7 @@ impl OrderService {
             publisher,
             cfg: Arc::new(cfg),
             changes: Arc::new(watch::Sender::new(0)),
+            shops: Arc::new(watch::Sender::new(0)),
             arrivals: Arc::new(Arrivals::default()),
             wake: Arc::new(Notify::new()),
             background: TaskTracker::new(),
@@ -220,6 +223,11 @@ impl OrderService {
     /// A receiver that changes whenever this process writes a change.
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// Changes whenever this process changes an event's shop settings.
+    pub fn watch_shops(&self) -> watch::Receiver<u64> {
+        self.shops.subscribe()
     }
 
     /// Change-log entries after `after` that `filter` selects, and how far the read went.
@@ -446,6 +454,7 @@ impl OrderService {
     ) -> Result<ShopSettings, ServiceError> {
         let shop = shop.validated().map_err(ServiceError::InvalidShop)?;
         self.store.put_shop(event, &shop).await?;
+        self.shops.send_modify(|n| *n += 1);
         Ok(shop)
     }
 

@@ -81,12 +81,22 @@ impl Stream {
 
     /// The next `order` event, skipping heartbeats.
     async fn next_order(&mut self) -> Sse {
+        self.next_of("order").await
+    }
+
+    /// The next `shop` event, skipping heartbeats.
+    async fn next_shop(&mut self) -> Sse {
+        self.next_of("shop").await
+    }
+
+    /// The next event of `kind`, skipping heartbeats.
+    async fn next_of(&mut self, kind: &str) -> Sse {
         loop {
             let e = self
                 .next(Duration::from_secs(5))
                 .await
-                .expect("an order event");
-            if e.event.as_deref() == Some("order") {
+                .unwrap_or_else(|| panic!("a {kind} event"));
+            if e.event.as_deref() == Some(kind) {
                 return e;
             }
         }
@@ -104,9 +114,14 @@ impl Stream {
 
     /// Asserts that no order event arrives within `wait`.
     async fn assert_quiet(&mut self, wait: Duration) {
+        self.assert_no("order", wait).await;
+    }
+
+    /// Asserts that no event of `kind` arrives within `wait`.
+    async fn assert_no(&mut self, kind: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         while let Some(e) = self.next(deadline - tokio::time::Instant::now()).await {
-            assert_ne!(e.event.as_deref(), Some("order"), "unexpected {e:?}");
+            assert_ne!(e.event.as_deref(), Some(kind), "unexpected {e:?}");
         }
     }
 }
@@ -257,4 +272,60 @@ async fn streams_need_a_token_and_end_at_shutdown() {
         }
     }
     assert!(ended, "the stream ends");
+}
+
+#[tokio::test]
+async fn shop_changes_are_streamed_whoever_made_them() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let settings = support::test_settings(&dir);
+    let store = support::app::test_store(&settings).await;
+    let (workflow, _) = sfn::accepting();
+    let backends = order_manager::app::Backends {
+        store: store.clone(),
+        workflow,
+        publisher: std::sync::Arc::new(order_manager::outbound::no_events::LogOnlyPublisher),
+        processor: None,
+    };
+    let app = TestApp::start(dir, settings, backends).await;
+    let barista = app.barista("b");
+    let path = "/v1/orders/stream?event_id=NYC";
+    let mut baristas = Stream::open(&app, path, &barista, None).await;
+    let mut customers = Stream::open(&app, path, &app.customer("alice"), None).await;
+
+    let closed =
+        serde_json::json!({"open": false, "max_orders_in_queue": 7, "max_orders_per_user": 2});
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/shop?event_id=NYC",
+            Some(&barista),
+            Some(&closed),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for s in [&mut baristas, &mut customers] {
+        let e = s.next_shop().await;
+        assert_eq!(e.id, None, "a shop event is no change of the log");
+        assert_eq!(
+            e.json(),
+            serde_json::json!({"event_id": "NYC", "open": false, "max_orders_in_queue": 7, "max_orders_per_user": 2})
+        );
+    }
+    // Written by another replica (straight to the store): found by the stream's poll.
+    let reopened = order_manager::domain::shop::ShopSettings {
+        open: true,
+        max_orders_in_queue: 7,
+        max_orders_per_user: 2,
+    };
+    let nyc = order_manager::domain::ids::EventId::parse("NYC").unwrap();
+    store.put_shop(&nyc, &reopened).await.unwrap();
+    assert_eq!(baristas.next_shop().await.json()["open"], true);
+    // Order changes go on as before; another event's shop is not this stream's.
+    let id = app.start_order("alice", "t-shop").await;
+    assert_eq!(baristas.next_order().await.json()["order_id"], id.as_str());
+    let ldn = order_manager::domain::ids::EventId::parse("LDN").unwrap();
+    store.put_shop(&ldn, &reopened).await.unwrap();
+    baristas
+        .assert_no("shop", Duration::from_millis(1500))
+        .await;
 }

@@ -116,7 +116,7 @@ pub async fn moto_with_interpreter(url: &str) -> aws_config::SdkConfig {
 
 /// The store the suite runs on: the settings' SQLite file, or, with `OM_TEST_STORE=dynamodb`
 /// (as `scripts/test` runs the suite a second time), a fresh table on moto.
-async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
+pub async fn test_store(settings: &Settings) -> Arc<dyn OrderStore> {
     if std::env::var("OM_TEST_STORE").as_deref() != Ok("dynamodb") {
         return open_store(&settings.store, settings.store_options)
             .await

@@ -41,7 +41,7 @@ pub struct ShopView {
 }
 
 impl ShopView {
-    fn of(event: &EventId, shop: ShopSettings) -> Self {
+    pub(crate) fn of(event: &EventId, shop: ShopSettings) -> Self {
         ShopView {
             event_id: event.to_string(),
             open: shop.open,

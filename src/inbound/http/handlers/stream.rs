@@ -5,7 +5,7 @@
 //! `Last-Event-ID` gets every change it missed while they are still kept (the retention
 //! window); if some are gone it first gets a `reset` event (reload the lists). The stream reads
 //! from the store, woken by this process's writes and, for writes of other replicas, by a
-//! short poll.
+//! short poll. It also sends the shop settings of its event when they change (`event: shop`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,12 +19,16 @@ use tokio::sync::watch;
 use utoipa::IntoParams;
 
 use crate::domain::follow::ChangeFollower;
+use crate::domain::ids::EventId;
 use crate::domain::lifecycle::Actor;
 use crate::domain::ports::ChangeFilter;
+use crate::domain::service::OrderService;
+use crate::domain::shop::ShopSettings;
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::Caller;
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::Query;
+use crate::inbound::http::handlers::shop::ShopView;
 use crate::inbound::http::openapi::{BadRequest, Internal, Unauthorized, Unavailable};
 
 /// How often a stream looks for changes written by other processes.
@@ -34,7 +38,8 @@ const POLL: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
-    /// Barista streams: the coffee event (default: the configured one).
+    /// The coffee event (default: the configured one): a barista's stream follows its orders;
+    /// every stream sends its shop settings when they change.
     event_id: Option<String>,
     /// For clients that cannot set the `Last-Event-ID` header.
     last_event_id: Option<u64>,
@@ -45,6 +50,36 @@ struct Cursor {
     reset: bool,
     changes: watch::Receiver<u64>,
     closing: watch::Receiver<bool>,
+    shop: ShopFollower,
+}
+
+/// The shop settings of the stream's event, as last sent (or as they were when it began).
+struct ShopFollower {
+    service: OrderService,
+    event: EventId,
+    last: ShopSettings,
+    changes: watch::Receiver<u64>,
+}
+
+impl ShopFollower {
+    /// `event: shop` with the settings, when they are not what was last sent.
+    async fn news(&mut self) -> Option<Event> {
+        let now = match self.service.shop(&self.event).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "live stream could not read the shop; retrying");
+                return None;
+            }
+        };
+        if now == self.last {
+            return None;
+        }
+        self.last = now;
+        Event::default()
+            .event("shop")
+            .json_data(ShopView::of(&self.event, now))
+            .ok()
+    }
 }
 
 fn last_event_id(headers: &HeaderMap, params: &StreamParams) -> Result<Option<u64>, ApiError> {
@@ -61,7 +96,9 @@ fn last_event_id(headers: &HeaderMap, params: &StreamParams) -> Result<Option<u6
 
 /// `GET /v1/orders/stream`: live order changes as Server-Sent Events (`event: order`, `id` = the
 /// change's number, `data` = the order as JSON; `event: reset` when changes were lost; comment
-/// heartbeats). The stream does not end until the client leaves or the server shuts down.
+/// heartbeats), and the shop of the event (`event_id`, or the default one) when its settings
+/// change (`event: shop`, `data` = the `GET /v1/shop` answer, no `id`). The stream does not end
+/// until the client leaves or the server shuts down.
 #[utoipa::path(
     get,
     path = "/v1/orders/stream",
@@ -86,9 +123,16 @@ pub async fn stream_orders(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let resume_from = last_event_id(&headers, &params)?;
+    let event = state.event_or_default(params.event_id)?;
     let filter = match actor {
-        Actor::Barista(_) => ChangeFilter::Event(state.event_or_default(params.event_id)?),
+        Actor::Barista(_) => ChangeFilter::Event(event.clone()),
         Actor::Customer(user) => ChangeFilter::User(user),
+    };
+    let shop = ShopFollower {
+        changes: state.service.watch_shops(),
+        last: state.service.shop(&event).await?,
+        service: state.service.clone(),
+        event,
     };
     let changes = state.service.watch_changes();
     let (latest, oldest) = state.service.change_window().await?;
@@ -106,6 +150,7 @@ pub async fn stream_orders(
         reset,
         changes,
         closing: state.closing.clone(),
+        shop,
     };
     let stream = futures_util::stream::unfold(cursor, next_event);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.heartbeat).text("heartbeat")))
@@ -137,8 +182,16 @@ async fn next_event(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "live stream could not read changes; retrying"),
         }
+        if let Some(e) = c.shop.news().await {
+            return Some((Ok(e), c));
+        }
         tokio::select! {
             changed = c.changes.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+            changed = c.shop.changes.changed() => {
                 if changed.is_err() {
                     tokio::time::sleep(POLL).await;
                 }
