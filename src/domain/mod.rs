@@ -17,4 +17,5 @@ pub mod ports;
 pub mod service;
 pub mod shop;
 pub mod snapshot;
+pub mod starts;
 pub mod stats;

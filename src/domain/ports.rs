@@ -18,6 +18,7 @@ use super::notices::Notice;
 use super::order::{Order, OrderState};
 use super::shop::{Refusal, ShopSettings};
 use super::snapshot::OrderSnapshot;
+use super::starts::{Reservation, Reservations};
 use super::stats::EventStats;
 
 /// Failures of an [`OrderStore`].
@@ -301,6 +302,25 @@ pub trait OrderStore: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> Result<EventStats, StoreError>;
 
+    /// The starts reserved for `user` at `event` ([`starts`](super::starts)) and their
+    /// record's version. A consistent read.
+    async fn get_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+    ) -> Result<Reservations, StoreError>;
+
+    /// Replaces the starts reserved for `user` at `event` if their record is still at
+    /// `expected` (`None`: there is none yet); MUST return [`StoreError::Conflict`] and write
+    /// nothing otherwise.
+    async fn put_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        entries: &[Reservation],
+        expected: Option<u64>,
+    ) -> Result<(), StoreError>;
+
     /// The shop settings stored for `event`, if a barista set them.
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError>;
 
@@ -382,6 +402,12 @@ pub trait Workflow: Send + Sync + 'static {
         event: &EventId,
         shop: &ShopSettings,
     ) -> Result<(), StartError>;
+
+    /// Whether `start` checks the customer's limit itself (atomically); if not, the service
+    /// reserves each start against it first ([`starts`](super::starts)).
+    fn checks_customer_limit(&self) -> bool {
+        false
+    }
 
     /// Resumes the wait of `token` with `output` (`SendTaskSuccess`).
     async fn resume(

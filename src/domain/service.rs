@@ -27,6 +27,7 @@ use super::ports::{
     StartError, StoreError, Workflow,
 };
 use super::shop::{InvalidShop, Refusal, ShopSettings};
+use super::starts;
 use super::stats::{EventStats, Served, WAIT_WINDOW};
 use crate::telemetry;
 
@@ -408,15 +409,29 @@ impl OrderService {
         // Waiting before the start: the announcement may be stored before `start` returns.
         let arrival = self.arrivals.expect(&id);
         let shop = self.shop(event).await?;
-        self.workflow
-            .start(&id, customer, event, &shop)
-            .await
-            .map_err(|e| match e {
+        let reserved = !self.workflow.checks_customer_limit();
+        if reserved {
+            let store = self.store.as_ref();
+            let limit = shop.max_orders_per_user;
+            starts::reserve(store, event, customer, &id, limit, now())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict => ServiceError::Contended,
+                    e => ServiceError::Store(e),
+                })??;
+        }
+        let started = self.workflow.start(&id, customer, event, &shop).await;
+        if let Err(e) = started {
+            if reserved {
+                starts::release(self.store.as_ref(), event, customer, &id).await;
+            }
+            return Err(match e {
                 StartError::NotConfigured => ServiceError::NoOrderProcessor,
                 StartError::AlreadyExists => ServiceError::Contended,
                 StartError::Refused(r) => ServiceError::ShopRefused(r),
                 StartError::Unavailable(m) => ServiceError::ProcessorUnavailable(m),
-            })?;
+            });
+        }
         tracing::info!(order.id = %id, "order started");
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -17,6 +17,7 @@ mod operations;
 mod order_processor_moto;
 mod races;
 mod shop;
+mod starts;
 mod stats;
 mod stepfunctions_errors;
 mod stepfunctions_moto;

@@ -24,7 +24,9 @@ use serde_json::json;
 pub(crate) type Store = Arc<dyn OrderStore>;
 
 pub use crate::history::every_change_tells_its_story_in_order;
-pub use crate::shop::shop_settings_are_kept_per_event;
+pub use crate::shop::{
+    shop_settings_are_kept_per_event, start_reservations_are_guarded_by_their_version,
+};
 pub use crate::stats::completions_count_what_they_served_and_keep_their_waits;
 
 const LEASE: Duration = Duration::from_secs(30);

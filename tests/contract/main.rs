@@ -58,6 +58,7 @@ contract!(
     the_store_answers_pings,
     every_change_tells_its_story_in_order,
     shop_settings_are_kept_per_event,
+    start_reservations_are_guarded_by_their_version,
     completions_count_what_they_served_and_keep_their_waits,
 );
 

@@ -54,6 +54,7 @@ use crate::domain::ports::{
     OutboxStats, PendingCallback, PendingNotice, StoreError,
 };
 use crate::domain::shop::ShopSettings;
+use crate::domain::starts::{Reservation, Reservations};
 use crate::domain::stats::EventStats;
 use attrs::micros;
 
@@ -311,6 +312,24 @@ impl OrderStore for DynamoStore {
         since: DateTime<Utc>,
     ) -> Result<EventStats, StoreError> {
         stats::read(self, event, day, since).await
+    }
+
+    async fn get_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+    ) -> Result<Reservations, StoreError> {
+        shops::reservations(self, event, user).await
+    }
+
+    async fn put_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        entries: &[Reservation],
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        shops::put_reservations(self, event, user, entries, expected, micros(now())).await
     }
 
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {

@@ -283,6 +283,11 @@ impl Workflow for EmbeddedProcessor {
             .map_err(|e| StartError::Unavailable(e.to_string()))?
     }
 
+    /// The processor counts the customer's running executions in the start's transaction.
+    fn checks_customer_limit(&self) -> bool {
+        true
+    }
+
     async fn resume(
         &self,
         token: &TaskToken,

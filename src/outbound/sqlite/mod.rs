@@ -47,6 +47,7 @@ use crate::domain::ports::{
 };
 use crate::domain::shop::ShopSettings;
 use crate::domain::snapshot::OrderSnapshot;
+use crate::domain::starts::{Reservation, Reservations};
 use crate::domain::stats::EventStats;
 use crate::outbound::database::sqlite_error as map_err;
 use rows::{LIST_COLUMNS, ORDER_COLUMNS, micros, order_from_row};
@@ -513,6 +514,29 @@ impl OrderStore for SqliteStore {
             served,
             waits,
         })
+    }
+
+    async fn get_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+    ) -> Result<Reservations, StoreError> {
+        self.db
+            .read(|conn| shops::reservations(conn, event.as_str(), user.as_str()))
+    }
+
+    async fn put_reservations(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        entries: &[Reservation],
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (event, user) = (event.as_str().to_owned(), user.as_str().to_owned());
+        let entries = entries.to_vec();
+        self.db
+            .write(move |conn| shops::put_reservations(conn, &event, &user, &entries, expected))
+            .await
     }
 
     async fn get_shop(&self, event: &EventId) -> Result<Option<ShopSettings>, StoreError> {

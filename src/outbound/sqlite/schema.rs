@@ -49,6 +49,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         "0011_stats",
         include_str!("../../../migrations/sqlite/0011_stats.sql"),
     ),
+    (
+        "0012_start_reservations",
+        include_str!("../../../migrations/sqlite/0012_start_reservations.sql"),
+    ),
 ];
 
 /// Opens the database at `path` with `migrations` and runs `check` on its writer connection.
