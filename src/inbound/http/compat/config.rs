@@ -12,7 +12,9 @@ use crate::inbound::http::AppState;
 use crate::inbound::http::auth::Barista;
 use crate::inbound::http::error::ApiError;
 use crate::inbound::http::extract::{Json, Query};
-use crate::inbound::http::openapi::{COMPAT_TAG, EventReadErrors, EventWriteErrors};
+use crate::inbound::http::openapi::{
+    BadRequest, COMPAT_TAG, EventWriteErrors, Internal, Unavailable,
+};
 
 /// The store's state as the barista app asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -164,7 +166,9 @@ pub async fn put_store(
     params(ConfigParams),
     responses(
         (status = 200, description = "The `config` and `menu` items", body = Vec<ConfigItem>),
-        EventReadErrors,
+        (status = 400, response = BadRequest),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get_config(
