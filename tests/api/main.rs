@@ -1,6 +1,7 @@
 //! The HTTP API test suite: the real application on port 0, a fresh SQLite file per test.
 
 mod auth;
+mod board;
 mod cognito;
 mod compat;
 mod compat_shop;

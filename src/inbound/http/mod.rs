@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, auth extractors, the error type and the JSON views.
 
 pub mod auth;
+pub mod board;
 pub mod compat;
 pub mod error;
 pub mod extract;
@@ -137,6 +138,7 @@ pub fn router(state: AppState, compat: CompatMode) -> Router {
     let timeout = state.request_timeout;
     let (api, doc) = api_routes(compat).split_for_parts();
     api.merge(openapi::docs_router(doc))
+        .merge(board::board_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
