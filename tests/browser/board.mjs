@@ -1,8 +1,8 @@
 // The board at `/` in headless Chromium: the real binary on a free loopback port with fresh
 // SQLite files and the embedded order processor; a customer and a barista, each on their own
 // page with a token from `order-manager token`. The customer orders a Latte, the barista sees
-// it live, makes it and completes it, the customer sees it ready; a closed shop refuses the
-// next order with a clear message. Every page loads with no CSP violation, no console error
+// it live, makes it and completes it, the customer sees it ready (the service restarts on the
+// way, and the customer's stream resumes where it was); a closed shop refuses the next order with a clear message. Every page loads with no CSP violation, no console error
 // other than the answers the board expects, and no request to another origin.
 //
 // Usage: node tests/browser/board.mjs <path of the order-manager binary>
@@ -53,7 +53,7 @@ function serviceEnv() {
   });
 }
 
-/** Starts the binary on port 0 and resolves to the address it logs once it listens. */
+/** Starts the binary and resolves to the address it logs once it listens. */
 function startService(env) {
   return new Promise((resolveAddr, reject) => {
     service = spawn(bin, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -73,6 +73,13 @@ function startService(env) {
   });
 }
 
+/** SIGTERM, as an orchestrator stops it; resolves once it exited. */
+function stopService() {
+  const exited = new Promise((done) => service.once('exit', done));
+  service.kill('SIGTERM');
+  return exited;
+}
+
 function token(env, sub, ...groups) {
   const args = ['token', '--sub', sub, ...groups.flatMap((g) => ['--group', g])];
   return execFileSync(bin, args, { env, cwd: dir, encoding: 'utf8' }).trim();
@@ -89,7 +96,8 @@ async function openPage(name, origin, expectedFailures) {
     const text = msg.text();
     const status = /the server responded with a status of (\d+)/.exec(text);
     const path = msg.location().url ? new URL(msg.location().url).pathname : '';
-    const expected = status && expectedFailures.some(([s, p]) => Number(status[1]) === s && path === p);
+    const failure = status ? Number(status[1]) : /net::(ERR_[A-Z_]+)/.exec(text)?.[1];
+    const expected = failure && expectedFailures.some(([f, p]) => failure === f && path === p);
     if (!expected) problems.push(`console ${msg.type()}: ${text} (${msg.location().url || 'no url'})`);
   });
   page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
@@ -102,7 +110,12 @@ async function openPage(name, origin, expectedFailures) {
     document.addEventListener('securitypolicyviolation', (e) =>
       window.cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
   });
-  return { name, page, problems };
+  const resumes = [];
+  page.on('request', (req) => {
+    const resume = req.headers()['last-event-id'];
+    if (new URL(req.url()).pathname === '/v1/orders/stream' && resume) resumes.push(resume);
+  });
+  return { name, context, page, problems, resumes };
 }
 
 async function check(p) {
@@ -134,10 +147,12 @@ async function main() {
   });
   step(`chromium ${browser.version()}`);
   // The answers the board expects and handles (Chromium logs every 4xx to the console): the
-  // customer's barista-only probe (403), the closed shop's refusal (409), and `/v1/stats` on
-  // a service without it (404: the panel stays hidden).
-  const barista = await openPage('barista', origin, [[404, '/v1/stats']]);
-  const customer = await openPage('customer', origin, [[403, '/v1/orders'], [409, '/v1/orders']]);
+  // customer's barista-only probe (403), the closed shop's refusal (409), `/v1/stats` on a
+  // service without it (404: the panel stays hidden), and the stream cut off on purpose.
+  const restart = [['ERR_CONNECTION_REFUSED', '/v1/orders/stream']];
+  const barista = await openPage('barista', origin, [[404, '/v1/stats'], ...restart]);
+  const customer = await openPage('customer', origin, [[403, '/v1/orders'], [409, '/v1/orders'],
+    ['ERR_INTERNET_DISCONNECTED', '/v1/orders/stream'], ...restart]);
   pages.push(barista, customer);
 
   await barista.page.goto(`${origin}/`);
@@ -167,8 +182,21 @@ async function main() {
   const inQueue = barista.page.locator(`#queue li[data-order-id="${id}"]`);
   await barista.page.locator(`#queue li[data-order-id="${id}"][data-state="queued"]`).waitFor();
   if (!(await inQueue.textContent()).includes('Latte (Oat)')) throw new Error('the queue shows another drink');
+  // The service restarts, and the customer's page stays offline while the barista makes the
+  // order: back online, it resumes the stream from the last change it saw (Last-Event-ID) and
+  // gets the one it missed.
+  await stopService();
+  await customer.page.locator('#live.reconnecting').waitFor();
+  await customer.context.setOffline(true);
+  await startService({ ...env, OM_LISTEN: address });
+  await barista.page.locator('#live.live').waitFor();
   await inQueue.getByRole('button', { name: 'Make' }).click();
+  await barista.page.locator(`#queue li[data-order-id="${id}"][data-state="preparing"]`).waitFor();
+  await customer.context.setOffline(false);
   await customer.page.locator(`#mine li[data-order-id="${id}"][data-state="preparing"]`).waitFor();
+  await customer.page.locator('#live.live').waitFor();
+  if (customer.resumes.length === 0) throw new Error('the stream was not resumed with Last-Event-ID');
+  step(`the service restarted; the customer's stream resumed after change ${customer.resumes.at(-1)}`);
   await inQueue.getByRole('button', { name: 'Complete' }).click();
   await barista.page.locator(`#recent li[data-order-id="${id}"][data-state="completed"]`).waitFor();
   await inQueue.waitFor({ state: 'detached' });
