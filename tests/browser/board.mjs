@@ -115,7 +115,9 @@ async function openPage(name, origin, expectedFailures) {
     const resume = req.headers()['last-event-id'];
     if (new URL(req.url()).pathname === '/v1/orders/stream' && resume) resumes.push(resume);
   });
-  return { name, context, page, problems, resumes };
+  const p = { name, context, page, problems, resumes };
+  pages.push(p);
+  return p;
 }
 
 async function check(p) {
@@ -153,7 +155,6 @@ async function main() {
   const barista = await openPage('barista', origin, [[404, '/v1/stats'], ...restart]);
   const customer = await openPage('customer', origin, [[403, '/v1/orders'], [409, '/v1/orders'],
     ['ERR_INTERNET_DISCONNECTED', '/v1/orders/stream'], ...restart]);
-  pages.push(barista, customer);
 
   await barista.page.goto(`${origin}/`);
   await barista.page.getByRole('heading', { name: 'Sign in' }).waitFor();
@@ -164,6 +165,7 @@ async function main() {
   await barista.page.locator('#barista').waitFor();
   await barista.page.locator('#shop-state', { hasText: 'Open' }).waitFor();
   step('the barista is signed in, the stream is live');
+  await statsPanel(barista, origin, bob);
 
   await signIn(customer, origin, alice);
   await customer.page.locator('#customer').waitFor();
@@ -226,6 +228,35 @@ async function main() {
 }
 
 const pages = [];
+
+/**
+ * Today's waits: the panel shows `GET /v1/stats` where the service has it and stays hidden
+ * where it answers 404; and, from an answer of the documented shape (stubbed in the browser),
+ * it shows every figure, unknown ones as a dash.
+ */
+async function statsPanel(barista, origin, tok) {
+  const res = await fetch(`${origin}/v1/stats`, { headers: { authorization: `Bearer ${tok}` } });
+  await barista.page.locator('#stats').waitFor({ state: res.status === 404 ? 'hidden' : 'visible' });
+  const stub = await openPage('stats', origin, []);
+  await stub.page.route('**/v1/stats*', (route) => route.fulfill({
+    json: {
+      event_id: 'default',
+      queue_length: 2,
+      served: { Latte: 3, Espresso: 1 },
+      wait_seconds: { average: 150.4, p90: null, window_seconds: 3600, samples: 4 },
+      estimated_wait_seconds: 42,
+    },
+  }));
+  await signIn(stub, origin, tok);
+  const panel = stub.page.locator('#stats');
+  for (const text of ['Latte 3, Espresso 1', '2 min 30 s', '—', '42 s', 'the last 1 h (4 orders)']) {
+    await panel.getByText(text, { exact: false }).first().waitFor();
+  }
+  await check(stub);
+  await stub.context.close();
+  pages.splice(pages.indexOf(stub), 1);
+  step(`the stats panel: ${res.status === 404 ? 'hidden (no /v1/stats here)' : 'shown'}, and renders the documented answer`);
+}
 
 async function screenshotAll() {
   mkdirSync(screenshots, { recursive: true });

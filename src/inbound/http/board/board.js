@@ -216,6 +216,7 @@ function item(o, verbs) {
   const buttons = verbs.map(([verb, text]) => {
     const b = el('button', { type: 'button', textContent: text });
     b.dataset.action = verb;
+    b.setAttribute('aria-label', `${text} ${o.order_number ? `#${o.order_number}` : 'this order'}`);
     b.addEventListener('click', () => act(o, verb, b));
     return b;
   });
@@ -297,8 +298,10 @@ async function saveShop(event) {
 
 function seconds(v) {
   if (v === null || v === undefined) return '—';
-  const total = Math.round(v);
-  return total < 60 ? `${total} s` : `${Math.floor(total / 60)} min ${total % 60} s`;
+  const t = Math.round(v);
+  if (t < 60) return `${t} s`;
+  const parts = [[Math.floor(t / 3600), 'h'], [Math.floor((t % 3600) / 60), 'min'], [t % 60, 's']];
+  return parts.filter(([n]) => n > 0).map(([n, unit]) => `${n} ${unit}`).join(' ');
 }
 
 /** Today's numbers, if this service has them (`/v1/stats`); the panel stays hidden if not. */
