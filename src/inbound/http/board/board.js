@@ -24,7 +24,7 @@ const RECENT = 10;
 const STATS_EVERY_MS = 30000;
 
 /** Everything the page knows while signed in. */
-let session = null;
+let current = null;
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -60,11 +60,11 @@ function showError(text) {
 // --- sign-in -------------------------------------------------------------------------------
 
 function signOut() {
-  if (session) {
-    session.abort.abort();
-    clearInterval(session.statsTimer);
+  if (current) {
+    current.abort.abort();
+    clearInterval(current.statsTimer);
   }
-  session = null;
+  current = null;
   sessionStorage.removeItem(TOKEN_KEY);
   clearError();
   for (const id of ['barista', 'customer', 'who', 'live', 'sign-out']) $(id).hidden = true;
@@ -92,7 +92,7 @@ async function signIn(token, event) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   sessionStorage.setItem(EVENT_KEY, event);
-  session = s;
+  current = s;
   const c = claims(token) || {};
   $('who').textContent = `${c.sub || 'Signed in'} · ${s.role}${event ? ` · event ${event}` : ''}`;
   for (const id of ['who', 'sign-out']) $(id).hidden = false;
@@ -156,7 +156,7 @@ function follow(s) {
   s.api.follow(path, {
     signal: s.abort.signal,
     onState(state, error, fresh) {
-      if (session !== s) return;
+      if (current !== s) return;
       $('live').hidden = false;
       $('live').textContent = state === 'live' ? '● live' : '○ reconnecting…';
       $('live').className = state;
@@ -165,7 +165,7 @@ function follow(s) {
       if (state === 'stopped') fail(error);
     },
     onEvent(ev) {
-      if (session !== s) return;
+      if (current !== s) return;
       if (ev.event === 'reset') {
         reload(s);
       } else if (ev.event === 'order') {
@@ -202,8 +202,8 @@ async function act(o, verb, button) {
   clearError();
   button.disabled = true;
   try {
-    const { body } = await session.api.request('POST', `/v1/orders/${encodeURIComponent(o.order_id)}/${verb}`);
-    keep(session, [body]);
+    const { body } = await current.api.request('POST', `/v1/orders/${encodeURIComponent(o.order_id)}/${verb}`);
+    keep(current, [body]);
     render();
   } catch (e) {
     fail(e);
@@ -227,7 +227,7 @@ function item(o, verbs) {
     el('span', { className: 'number', textContent: o.order_number ? `#${o.order_number}` : '' }),
     el('span', { className: 'drink', textContent: drinkText(o) }),
     el('span', { className: `state ${o.state}`, textContent: state }),
-    session.role === 'barista' ? el('span', { className: 'who', textContent: o.user_id }) : null,
+    current.role === 'barista' ? el('span', { className: 'who', textContent: o.user_id }) : null,
     el('span', { className: 'actions' }, ...buttons));
   li.dataset.orderId = o.order_id;
   li.dataset.state = o.state;
@@ -235,7 +235,7 @@ function item(o, verbs) {
 }
 
 function render() {
-  const s = session;
+  const s = current;
   if (!s) return;
   const all = [...s.orders.values()];
   if (s.role === 'barista') {
@@ -280,7 +280,7 @@ function showShop(shop) {
 
 async function saveShop(event) {
   event.preventDefault();
-  const s = session;
+  const s = current;
   clearError();
   const body = {
     open: $('shop-open').checked,
@@ -318,7 +318,7 @@ async function loadStats(s) {
     $('stats').hidden = true;
     return;
   }
-  if (session !== s) return;
+  if (current !== s) return;
   const w = stats.wait_seconds || {};
   const served = Object.entries(stats.served || {}).map(([d, n]) => `${d} ${n}`).join(', ');
   const rows = [
@@ -366,7 +366,7 @@ function showModifiers(drink) {
 
 async function submitDrink(event) {
   event.preventDefault();
-  const s = session;
+  const s = current;
   clearError();
   const id = $('drink-form').dataset.orderId;
   const chosen = document.querySelector('input[name="drink"]:checked');
@@ -388,7 +388,7 @@ async function submitDrink(event) {
 }
 
 async function startOrder() {
-  const s = session;
+  const s = current;
   clearError();
   $('start').disabled = true;
   try {
@@ -399,7 +399,7 @@ async function startOrder() {
       say('Order started: choose your drink.');
     } else {
       say('Order started: it shows here in a moment.');
-      setTimeout(() => session === s && reload(s), 2000);
+      setTimeout(() => current === s && reload(s), 2000);
     }
   } catch (e) {
     if (e instanceof ApiError && REFUSALS[e.code]) showError(REFUSALS[e.code]);
