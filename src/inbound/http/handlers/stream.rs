@@ -54,16 +54,27 @@ struct Cursor {
 }
 
 /// The shop settings of the stream's event, as last sent (or as they were when it began).
+/// They are read again when this process changed some shop's settings, and at most once a
+/// [`POLL`] otherwise (another replica's change): not on every order change that wakes the
+/// stream.
 struct ShopFollower {
     service: OrderService,
     event: EventId,
     last: ShopSettings,
     changes: watch::Receiver<u64>,
+    /// This process changed some shop's settings since the last read.
+    changed: bool,
+    read_at: tokio::time::Instant,
 }
 
 impl ShopFollower {
     /// `event: shop` with the settings, when they are not what was last sent.
     async fn news(&mut self) -> Option<Event> {
+        if !self.changed && self.read_at.elapsed() < POLL {
+            return None;
+        }
+        self.changed = false;
+        self.read_at = tokio::time::Instant::now();
         let now = match self.service.shop(&self.event).await {
             Ok(now) => now,
             Err(e) => {
@@ -133,6 +144,8 @@ pub async fn stream_orders(
         last: state.service.shop(&event).await?,
         service: state.service.clone(),
         event,
+        changed: false,
+        read_at: tokio::time::Instant::now(),
     };
     let changes = state.service.watch_changes();
     let (latest, oldest) = state.service.change_window().await?;
@@ -194,6 +207,8 @@ async fn next_event(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)
             changed = c.shop.changes.changed() => {
                 if changed.is_err() {
                     tokio::time::sleep(POLL).await;
+                } else {
+                    c.shop.changed = true;
                 }
             }
             _ = c.closing.changed() => {}
