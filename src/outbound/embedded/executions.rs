@@ -104,15 +104,20 @@ pub(super) fn start(
 }
 
 /// How many executions of `event` are running (waiting for the customer or the barista), and
-/// how many of them are `user`'s.
+/// how many of them are `user`'s: two point reads of the counts the triggers of
+/// `migrations/processor/0003_running_executions.sql` keep.
 fn running(conn: &Connection, event: &EventId, user: &UserId) -> Result<(u64, u64), StoreError> {
     conn.prepare_cached(
-        "SELECT count(*), count(*) FILTER (WHERE user_id = ?2) FROM executions
-         WHERE event_id = ?1 AND state IN ('waiting_submission', 'waiting_completion')",
+        "SELECT (SELECT n FROM running_by_event WHERE event_id = ?1),
+                (SELECT n FROM running_by_user WHERE event_id = ?1 AND user_id = ?2)",
     )
     .and_then(|mut s| {
         s.query_row(params![event.as_str(), user.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            let n = |i| {
+                r.get::<_, Option<i64>>(i)
+                    .map(|n| n.unwrap_or(0).max(0) as u64)
+            };
+            Ok((n(0)?, n(1)?))
         })
     })
     .map_err(map_err)
@@ -283,6 +288,7 @@ pub(super) fn fire_timeouts(conn: &Connection, at: DateTime<Utc>) -> Result<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::shop::Refusal;
 
     /// A connection to a migrated processor database.
     fn store() -> (tempfile::TempDir, Connection) {
@@ -386,5 +392,70 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_start_counts_the_running_executions_of_its_event_and_customer() {
+        let (_dir, conn) = store();
+        let nyc = EventId::parse("NYC").unwrap();
+        let shop = ShopSettings {
+            open: true,
+            max_orders_in_queue: 2,
+            max_orders_per_user: 1,
+        };
+        let deadline = now() + chrono::Duration::minutes(5);
+        let go = |order: &str, user: &str, event: &EventId, at: DateTime<Utc>| {
+            let order = OrderId::parse(order).unwrap();
+            let user = UserId::parse(user).unwrap();
+            start(&conn, &order, &user, event, &shop, at).unwrap()
+        };
+        assert_eq!(go("a", "alice", &nyc, deadline), Ok(()));
+        assert_eq!(
+            go("a2", "alice", &nyc, deadline),
+            Err(StartError::Refused(Refusal::OrderLimitReached))
+        );
+        assert_eq!(go("b", "bob", &nyc, now()), Ok(()));
+        assert_eq!(
+            go("c", "carol", &nyc, deadline),
+            Err(StartError::Refused(Refusal::AtCapacity))
+        );
+        // Another event counts apart.
+        assert_eq!(
+            go("d", "carol", &EventId::parse("LDN").unwrap(), deadline),
+            Ok(())
+        );
+        // An execution that times out stops counting; so does one that succeeds.
+        assert_eq!(fire_timeouts(&conn, now()).unwrap(), 1, "b's wait was due");
+        assert_eq!(go("c", "carol", &nyc, deadline), Ok(()));
+        let t1 = TaskToken::parse(token_of(&conn, "a")).unwrap();
+        resume(&conn, &t1, &serde_json::json!({}), deadline)
+            .unwrap()
+            .unwrap();
+        let t2 = TaskToken::parse(token_of(&conn, "a")).unwrap();
+        resume(&conn, &t2, &serde_json::json!({}), deadline)
+            .unwrap()
+            .unwrap();
+        assert_eq!(go("a3", "alice", &nyc, deadline), Ok(()));
+        let counts: (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT n FROM running_by_event WHERE event_id = 'NYC'),
+                        (SELECT count(*) FROM running_by_user WHERE event_id = 'NYC')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            counts,
+            (2, 2),
+            "carol's and alice's; bob's row went with his last"
+        );
+        let closed = ShopSettings {
+            open: false,
+            ..shop
+        };
+        let order = OrderId::parse("e").unwrap();
+        let dave = UserId::parse("dave").unwrap();
+        let refused = start(&conn, &order, &dave, &nyc, &closed, deadline).unwrap();
+        assert_eq!(refused, Err(StartError::Refused(Refusal::Closed)));
     }
 }
