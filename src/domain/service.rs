@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Notify, watch};
 use tokio_util::task::TaskTracker;
 
@@ -449,11 +449,14 @@ impl OrderService {
     }
 
     /// The stats of `event` now: its queue, what it served today (UTC), the waits of the
-    /// last [`WAIT_WINDOW`].
-    pub async fn stats(&self, event: &EventId) -> Result<EventStats, ServiceError> {
+    /// last [`WAIT_WINDOW`]; and the day they count as today.
+    pub async fn stats(&self, event: &EventId) -> Result<(NaiveDate, EventStats), ServiceError> {
         let now = now();
-        let since = now - chrono::Duration::from_std(WAIT_WINDOW).unwrap_or_default();
-        Ok(self.store.stats(event, now.date_naive(), since).await?)
+        let (today, since) = (
+            now.date_naive(),
+            now - chrono::TimeDelta::from_std(WAIT_WINDOW).unwrap_or_default(),
+        );
+        Ok((today, self.store.stats(event, today, since).await?))
     }
 
     /// The shop settings of `event`: a barista's, or the configured defaults.

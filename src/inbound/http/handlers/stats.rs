@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::ids::EventId;
 use crate::domain::lifecycle::Actor;
-use crate::domain::order::now;
 use crate::domain::stats::{EventStats, WAIT_WINDOW};
 use crate::inbound::http::AppState;
 use crate::inbound::http::auth::Caller;
@@ -57,14 +57,14 @@ pub struct WaitView {
 }
 
 impl StatsView {
-    fn of(event: &EventId, stats: &EventStats, barista: bool) -> Self {
+    fn of(event: &EventId, day: NaiveDate, stats: &EventStats, barista: bool) -> Self {
         let waits = stats.waits();
         StatsView {
             event_id: event.to_string(),
             queue_length: stats.queue_length,
             estimated_wait_seconds: stats.estimated_wait(),
             served: barista.then(|| stats.served.clone()),
-            day: barista.then(|| now().date_naive().to_string()),
+            day: barista.then(|| day.to_string()),
             wait_seconds: barista.then_some(WaitView {
                 average: waits.average,
                 p90: waits.p90,
@@ -95,7 +95,7 @@ pub async fn get_stats(
     Query(params): Query<EventParams>,
 ) -> Result<Json<StatsView>, ApiError> {
     let event = params.event(&state)?;
-    let stats = state.service.stats(&event).await?;
+    let (day, stats) = state.service.stats(&event).await?;
     let barista = matches!(actor, Actor::Barista(_));
-    Ok(Json(StatsView::of(&event, &stats, barista)))
+    Ok(Json(StatsView::of(&event, day, &stats, barista)))
 }
