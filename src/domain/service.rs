@@ -279,8 +279,14 @@ impl OrderService {
             }
             // The start may have been applied between this event's read and its keeping, and
             // then found nothing kept: look again, now that it is kept.
+            // If the start's pass over what is kept took it first, this look finds it applied
+            // (a duplicate by its content): for this delivery, it was kept and applied after
+            // the start, and that is its answer.
             (_, Outcome::Deferred) if self.store.get(event.order_id()).await?.is_some() => {
-                self.ingest_once(None, event).await
+                match self.ingest_once(None, event).await? {
+                    Outcome::Duplicate => Ok(Outcome::Deferred),
+                    outcome => Ok(outcome),
+                }
             }
             _ => Ok(outcome),
         }

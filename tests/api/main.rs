@@ -2,6 +2,7 @@
 
 mod auth;
 mod board;
+mod busy_shop;
 mod cognito;
 mod compat;
 mod compat_shop;
