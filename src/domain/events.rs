@@ -282,8 +282,12 @@ pub fn decide(
                     o.completion_token = Some(token.clone());
                     let reason = order.cancel_reason.unwrap_or(CancelReason::Barista);
                     let cb = order.release(token.clone(), policy, reason);
+                    // The first wait is over too: a release of token #1 still pending (a
+                    // cancel in `created`) is settled, never sent again.
+                    let mut change = order.change(o, vec![cb], event.cause());
+                    change.settles.extend(order.start_token.clone());
                     Decision::Write {
-                        change: Box::new(order.change(o, vec![cb], event.cause())),
+                        change: Box::new(change),
                         outcome: Outcome::Applied,
                     }
                 }
@@ -303,19 +307,35 @@ pub fn decide(
                     OrderState::Cancelled,
                     Some(CancelReason::CustomerTimeout | CancelReason::BaristaTimeout),
                 ) => Decision::Nothing(Outcome::Duplicate),
-                // The workflow's end was seen first and said nothing of why: the time-out
-                // is the why. Only the reason is filled in; the order stays cancelled.
-                (OrderState::Cancelled, Some(CancelReason::WorkflowEnded)) => {
+                // Seen first: the workflow's end, which said nothing of why, or Step
+                // Functions refusing a callback for a wait already over. The time-out is the
+                // why: only the reason is filled in, and the order stays cancelled, as it
+                // would have been had the time-out come first.
+                (
+                    OrderState::Cancelled,
+                    Some(CancelReason::WorkflowEnded | CancelReason::Expired),
+                ) => {
                     let mut o = order.next(now);
                     o.cancel_reason = Some(reason);
                     Decision::Write {
-                        change: Box::new(order.change(o, vec![], event.cause())),
+                        change: Box::new(order.ended(o, event.cause())),
                         outcome: Outcome::Applied,
                     }
                 }
-                // A timeout never overrides a completed (or otherwise ended) order.
+                // A time-out never overrides an order that ended here (completed, or
+                // cancelled by the customer or a barista), but the workflow is past its
+                // waits now: a callback still pending is settled, and a late
+                // `WaitingCompletion` releases nothing.
                 (OrderState::Completed | OrderState::Cancelled, _) => {
-                    Decision::Nothing(Outcome::Stale)
+                    if order.workflow_finished_at.is_some() {
+                        return Decision::Nothing(Outcome::Stale);
+                    }
+                    let mut o = order.next(now);
+                    o.workflow_finished_at = Some(now);
+                    Decision::Write {
+                        change: Box::new(order.ended(o, event.cause())),
+                        outcome: Outcome::Stale,
+                    }
                 }
                 _ => {
                     let mut o = order.next(now);
@@ -349,7 +369,7 @@ pub fn decide(
 impl Order {
     /// Whether a wait of the workflow may still need releasing for this cancelled order: it
     /// was cancelled here (not by the workflow's end, a time-out or an expired token) and
-    /// the workflow has not finished.
+    /// the workflow has neither finished nor timed out since.
     fn awaits_release(&self) -> bool {
         self.workflow_finished_at.is_none()
             && matches!(
@@ -659,5 +679,73 @@ mod tests {
             "the order's state did not change"
         );
         assert_eq!(TimeoutCause::from_workflow_str("something else"), None);
+    }
+
+    fn barista_timeout() -> WorkflowEvent {
+        WorkflowEvent::TimedOut {
+            order_id: oid(),
+            cause: Some(TimeoutCause::Barista),
+            execution_arn: None,
+        }
+    }
+
+    #[test]
+    fn a_time_out_after_a_cancel_here_leaves_the_order_and_ends_every_callback() {
+        // Cancelled in `submitted` (no token held); the barista's wait timed out before its
+        // `WaitingCompletion` came.
+        let mut o = order(OrderState::Cancelled);
+        o.completion_token = None;
+        o.order_number = None;
+        o.cancel_reason = Some(CancelReason::Barista);
+        let d = decide(Some(&o), &barista_timeout(), P, now());
+        assert_eq!(outcome(&d), Outcome::Stale);
+        let change = written(d);
+        assert_eq!(change.order.state, OrderState::Cancelled);
+        assert_eq!(change.order.cancel_reason, Some(CancelReason::Barista));
+        assert_eq!(change.settles, vec![TaskToken::parse("token-1").unwrap()]);
+        assert!(change.callbacks.is_empty());
+        // The late `WaitingCompletion` releases nothing: the workflow is past that wait.
+        let late = decide(Some(&change.order), &waiting("token-2"), P, now());
+        assert_eq!(outcome(&late), Outcome::Stale);
+        assert!(matches!(late, Decision::Nothing(_)));
+        // Delivered again, the time-out writes nothing.
+        let again = decide(Some(&change.order), &barista_timeout(), P, now());
+        assert!(matches!(again, Decision::Nothing(Outcome::Stale)));
+    }
+
+    #[test]
+    fn a_time_out_after_a_completion_settles_its_callback() {
+        let o = order(OrderState::Completed);
+        let change = written(decide(Some(&o), &barista_timeout(), P, now()));
+        assert_eq!(change.order.state, OrderState::Completed);
+        assert!(
+            change
+                .settles
+                .contains(&TaskToken::parse("token-2").unwrap())
+        );
+    }
+
+    #[test]
+    fn a_time_out_names_why_an_expired_order_ended() {
+        let mut o = order(OrderState::Cancelled);
+        o.cancel_reason = Some(CancelReason::Expired);
+        let change = written(decide(Some(&o), &barista_timeout(), P, now()));
+        assert_eq!(
+            change.order.cancel_reason,
+            Some(CancelReason::BaristaTimeout)
+        );
+        assert_eq!(change.settles.len(), 2);
+    }
+
+    #[test]
+    fn releasing_the_second_wait_settles_the_first() {
+        // Cancelled in `created` with a cancel that resumes the first wait: the workflow
+        // numbers the order and waits again; that wait is released, token #1 is settled.
+        let mut o = order(OrderState::Cancelled);
+        o.completion_token = None;
+        o.cancel_reason = Some(CancelReason::Customer);
+        let change = written(decide(Some(&o), &waiting("token-2"), P, now()));
+        assert_eq!(change.callbacks.len(), 1);
+        assert_eq!(change.settles, vec![TaskToken::parse("token-1").unwrap()]);
     }
 }

@@ -307,8 +307,13 @@ impl Order {
         let mut o = self.next(now);
         o.state = OrderState::Cancelled;
         o.cancel_reason = Some(reason);
+        // Refused for good, the release says the wait was over before the cancel: the order
+        // expires, as a submission or a completion would.
         let callbacks = token
-            .map(|t| self.release(t.clone(), policy, reason))
+            .map(|t| Callback {
+                expires_order: true,
+                ..self.release(t.clone(), policy, reason)
+            })
             .into_iter()
             .collect();
         let by = match actor {
@@ -337,12 +342,18 @@ impl Order {
 
     /// Step Functions rejected `token` for good (`TaskTimedOut`, `TaskDoesNotExist`,
     /// `InvalidToken`): the wait it belonged to is over. An order that was waiting on that
-    /// callback (submitted with token #1, completed with token #2) becomes `cancelled`
-    /// (`expired`): the workflow never saw the transition. Anything else is unchanged (`None`).
+    /// callback (submitted with token #1, completed with token #2, cancelled by the customer
+    /// or a barista with the token of the wait it released) becomes `cancelled` (`expired`):
+    /// the workflow never saw the transition. Anything else is unchanged (`None`).
     pub fn expire(&self, token: &TaskToken, now: DateTime<Utc>) -> Option<Change> {
-        let waiting_on_it = match self.state {
-            OrderState::Submitted => self.start_token.as_ref() == Some(token),
-            OrderState::Completed => self.completion_token.as_ref() == Some(token),
+        let mine = |t: &Option<TaskToken>| t.as_ref() == Some(token);
+        let waiting_on_it = match (self.state, self.cancel_reason) {
+            (OrderState::Submitted, _) => mine(&self.start_token),
+            (OrderState::Completed, _) => mine(&self.completion_token),
+            (OrderState::Cancelled, Some(CancelReason::Customer | CancelReason::Barista)) => {
+                self.workflow_finished_at.is_none()
+                    && (mine(&self.start_token) || mine(&self.completion_token))
+            }
             _ => false,
         };
         if !waiting_on_it {
@@ -572,5 +583,25 @@ pub(crate) mod tests {
         assert!(submitted.expire(&t2, now()).is_none());
         assert!(order(OrderState::Queued).expire(&t2, now()).is_none());
         assert!(order(OrderState::Completed).expire(&t2, now()).is_some());
+    }
+
+    #[test]
+    fn a_cancel_refused_for_good_expires_the_order() {
+        let barista = Actor::Barista(user("bob"));
+        let t2 = TaskToken::parse("token-2").unwrap();
+        let change = order(OrderState::Queued)
+            .cancel(&barista, CancelCallback::Success, now())
+            .unwrap();
+        assert!(change.callbacks[0].expires_order, "a dead token expires it");
+        let cancelled = change.order;
+        let expired = cancelled.expire(&t2, now()).unwrap();
+        assert_eq!(expired.order.state, OrderState::Cancelled);
+        assert_eq!(expired.order.cancel_reason, Some(CancelReason::Expired));
+        // Another order's token, or once the workflow is known to be over: unchanged.
+        let other = TaskToken::parse("token-9").unwrap();
+        assert!(cancelled.expire(&other, now()).is_none());
+        let mut over = cancelled.clone();
+        over.workflow_finished_at = Some(now());
+        assert!(over.expire(&t2, now()).is_none());
     }
 }

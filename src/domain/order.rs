@@ -143,7 +143,8 @@ pub struct Order {
     pub completion_token: Option<TaskToken>,
     /// The Step Functions execution that owns this order, when the envelope named it.
     pub execution_arn: Option<String>,
-    /// Set when `OrderProcessor.orderFinished` arrived: no token of ours is alive any more.
+    /// Set when the workflow was seen past its last wait (`OrderProcessor.orderFinished`, or a
+    /// time-out of an order that had ended here): no token of ours is alive any more.
     pub workflow_finished_at: Option<DateTime<Utc>>,
     /// Bumped by every transition; the guard of every conditional write.
     pub version: u64,

@@ -93,8 +93,10 @@ async fn progress_made_elsewhere_is_followed() {
     );
 }
 
-#[tokio::test]
-async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
+/// An order cancelled here in `submitted` (no token held), then the workflow's `end` (answered
+/// `outcome`): its second wait, delivered late and again, releases nothing (the workflow is
+/// past it), and the order is neither changed nor numbered.
+async fn cancelled_then_over(end: impl Fn(&str) -> Value, outcome: &str) {
     let (app, calls) = app().await;
     let id = unique("o");
     app.ingest_ok(&support::started(&id, USER, &format!("{id}-t1")), "applied")
@@ -109,23 +111,42 @@ async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
         StatusCode::OK,
         "cancelled in `submitted`: no token held"
     );
-    app.ingest_ok(&support::finished(&id, USER), "applied")
-        .await;
+    app.ingest_ok(&end(&id), outcome).await;
     let before = app.order(&id, USER).await;
-    // The workflow's second wait, delivered late and again: the workflow has finished, so
-    // nothing is released, and the order is not renumbered.
     let waiting = support::waiting(&id, USER, &format!("{id}-t2"), "9");
     app.ingest_ok(&waiting, "stale").await;
     app.ingest_ok(&waiting, "duplicate").await;
     let after = app.order(&id, USER).await;
     assert_eq!(after, before);
+    assert_eq!(after["cancel_reason"], "barista");
     assert_eq!(after["order_number"], Value::Null);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         calls.failures(),
         vec![],
-        "no callback to a finished workflow"
+        "no callback to a workflow past its waits"
     );
-    assert_eq!(calls.tokens(), vec![format!("{id}-t1")]);
+    assert_eq!(
+        calls.tokens(),
+        vec![format!("{id}-t1")],
+        "only the submission"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_workflow_finished_changes_nothing() {
+    cancelled_then_over(|id| support::finished(id, USER), "applied").await;
+}
+
+#[tokio::test]
+async fn a_workflow_that_timed_out_is_never_called_back() {
+    // The barista's wait timed out before its `WaitingCompletion` came: the order stays as
+    // the barista ended it.
+    cancelled_then_over(
+        |id| support::timed_out(id, USER, "Barista timedout"),
+        "stale",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -106,14 +106,28 @@ async fn stale_events_are_acknowledged_and_ignored() {
         .post(&format!("/v1/orders/{id}/complete"), &app.barista("b"))
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
-    // A timeout never overrides a completed order.
+    // A timeout never overrides a completed order; it records that the workflow is past its
+    // waits, so its end, after it, adds nothing.
     app.ingest_ok(&support::timed_out(&id, USER, "Barista timedout"), "stale")
         .await;
     assert_eq!(app.order(&id, USER).await["state"], "completed");
+    app.ingest_ok(&support::finished(&id, USER), "duplicate")
+        .await;
+}
+
+#[tokio::test]
+async fn the_workflow_s_end_after_a_completion_is_recorded_once() {
+    let (app, _) = app().await;
+    let id = app.queue_order(USER, "t1", "t2").await;
+    let (status, _) = app
+        .post(&format!("/v1/orders/{id}/complete"), &app.barista("b"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     app.ingest_ok(&support::finished(&id, USER), "applied")
         .await;
     app.ingest_ok(&support::finished(&id, USER), "duplicate")
         .await;
+    assert_eq!(app.order(&id, USER).await["state"], "completed");
 }
 
 #[tokio::test]

@@ -383,7 +383,7 @@ async fn barista_cancel_of_a_queued_order_fails_token_two_with_order_cancelled()
 }
 
 #[tokio::test]
-async fn barista_cancel_whose_token_timed_out_stays_cancelled_by_the_barista() {
+async fn barista_cancel_whose_token_timed_out_answers_410_and_expires_the_order() {
     let (t1, t2) = ("TOKEN-late-cancel-one", "TOKEN-late-cancel-two");
     let first = accept_success_for(t1);
     let failure = mock!(Client::send_task_failure)
@@ -404,17 +404,30 @@ async fn barista_cancel_whose_token_timed_out_stays_cancelled_by_the_barista() {
     let (status, body) = app
         .post(&format!("/v1/orders/{id}/cancel"), &app.barista(BARISTA))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["state"], "cancelled", "{body}");
-    assert_eq!(body["cancel_reason"], "barista", "{body}");
+    // The wait was over before the cancel: as for a submission or a completion, `410`.
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["code"], "order_expired", "{body}");
     assert_eq!(failure.num_calls(), 1);
 
     tokio::time::sleep(QUIET_PERIOD).await;
-    // The wait was over anyway: nothing to retry, and the cancellation is not an expiry.
     assert_eq!(failure.num_calls(), 1, "a dead token was tried again");
     assert_eq!(stray_fail.num_calls(), 0, "unexpected SendTaskFailure");
     assert_eq!(stray.num_calls(), 0, "unexpected SendTaskSuccess");
-    assert_cancelled(&app, &id, "barista", "late cancel").await;
+    assert_cancelled(&app, &id, "expired", "late cancel").await;
+    // The time-out, delivered after, names why: the order ends as it would have, had the
+    // event come first.
+    app.ingest_ok(
+        &support::timed_out(&id, USER, "Barista timedout"),
+        "applied",
+    )
+    .await;
+    assert_cancelled(
+        &app,
+        &id,
+        "barista_timeout",
+        "late cancel, then the time-out",
+    )
+    .await;
 }
 
 /// The inline attempt timed out from our side (here: 5xx), yet the workflow moved on: its
