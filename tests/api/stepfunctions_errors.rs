@@ -3,9 +3,8 @@
 //!
 //! - A dead token (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`) is final: the order the
 //!   callback was for expires (`410 order_expired`), and the callback is never tried again.
-//! - Throttling and 5xx are transient: the change stands, the caller gets
-//!   `503 workflow_unavailable` with `Retry-After`, and the dispatcher delivers the callback
-//!   exactly once later.
+//! - Throttling and 5xx are transient: the change stands, the caller gets `202 Accepted` with
+//!   the order, and the dispatcher delivers the callback exactly once later.
 //!
 //! Every case is given both as a modeled error (what the SDK's deserializer makes of a real
 //! answer, error metadata included) and, where it matters, as the raw AWS JSON 1.0 error body
@@ -265,7 +264,7 @@ async fn each_call_is_one_attempt_and_the_adapter_tells_refusals_from_unknown_ou
 
 /// Submits a drink while `SendTaskSuccess` answers `status` + `body` for every attempt of the
 /// inline call (two, with the production SDK retry policy), then succeeds. The submission
-/// answers 503 with `Retry-After`, the order stays submitted, and the dispatcher delivers
+/// answers 202 with the order, which stays submitted, and the dispatcher delivers
 /// the callback exactly once, with the right token and output.
 async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, body: &str) {
     const TOKEN: &str = "TOKEN-transient-one";
@@ -323,12 +322,12 @@ async fn transient_failure_is_delivered_later_by_the_dispatcher(status: u16, bod
 }
 
 #[tokio::test]
-async fn throttled_submission_answers_503_and_the_dispatcher_delivers_it_once() {
+async fn throttled_submission_answers_202_and_the_dispatcher_delivers_it_once() {
     transient_failure_is_delivered_later_by_the_dispatcher(400, THROTTLING_BODY).await;
 }
 
 #[tokio::test]
-async fn submission_hitting_a_5xx_answers_503_and_the_dispatcher_delivers_it_once() {
+async fn submission_hitting_a_5xx_answers_202_and_the_dispatcher_delivers_it_once() {
     transient_failure_is_delivered_later_by_the_dispatcher(
         500,
         r#"{"__type":"InternalFailure","message":"We encountered an internal error. Please try again."}"#,
@@ -337,7 +336,7 @@ async fn submission_hitting_a_5xx_answers_503_and_the_dispatcher_delivers_it_onc
 }
 
 #[tokio::test]
-async fn submission_hitting_a_gateway_error_page_answers_503_and_is_delivered_once() {
+async fn submission_hitting_a_gateway_error_page_answers_202_and_is_delivered_once() {
     transient_failure_is_delivered_later_by_the_dispatcher(
         502,
         "<html><body>502 Bad Gateway</body></html>",
@@ -428,6 +427,78 @@ async fn barista_cancel_whose_token_timed_out_answers_410_and_expires_the_order(
         "late cancel, then the time-out",
     )
     .await;
+}
+
+/// Every transition whose callback could not be delivered yet answers `202 Accepted` with the
+/// order, on both APIs: a completion, a barista's cancel, the barista app's buttons. A repeat
+/// answers `200` and sends nothing more.
+#[tokio::test]
+async fn a_change_whose_callback_waits_answers_202_on_every_route() {
+    let ones = accept_success_for_tokens_ending("-one");
+    let twos = mock!(Client::send_task_success)
+        .match_requests(|r| r.task_token().is_some_and(|t| t.ends_with("-two")))
+        .sequence()
+        .http_status(500, Some("{}".into()))
+        .repeatedly()
+        .build();
+    let app = TestApp::spawn_with(workflow_with_production_retries(&[&ones, &twos]), |s| {
+        // The dispatcher's retries stay out of the counts below.
+        s.service.retry_base = Duration::from_secs(60);
+        s.service.retry_cap = Duration::from_secs(60);
+    })
+    .await;
+    let barista = app.barista(BARISTA);
+    let order = |n: &str| {
+        let (t1, t2) = (format!("TOKEN-202-{n}-one"), format!("TOKEN-202-{n}-two"));
+        let app = &app;
+        async move { app.queue_order(USER, &t1, &t2).await }
+    };
+    let (a, b, c) = (order("a").await, order("b").await, order("c").await);
+
+    let (status, _) = app.post(&format!("/v1/orders/{a}/claim"), &barista).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(&format!("/v1/orders/{a}/complete"), &barista)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["state"], "completed", "{body}");
+    let (status, body) = app
+        .post(&format!("/v1/orders/{a}/complete"), &barista)
+        .await;
+    assert_eq!(status, StatusCode::OK, "a repeat: {body}");
+
+    let (status, body) = app.post(&format!("/v1/orders/{b}/cancel"), &barista).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["cancel_reason"], "barista", "{body}");
+
+    let put = |path: String| {
+        let app = &app;
+        let barista = barista.clone();
+        async move {
+            app.call(reqwest::Method::PUT, &path, Some(&barista), None)
+                .await
+        }
+    };
+    let (status, _) = put(format!("/orders/claim/{c}?action=make")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = put(format!("/orders/complete/{c}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["result"]["ORDERSTATE"], "COMPLETED", "{body}");
+    let (status, body) = put(format!("/orders/complete/{c}")).await;
+    assert_eq!(status, StatusCode::OK, "a repeat: {body}");
+
+    assert_eq!(
+        twos.num_calls(),
+        3,
+        "one inline try per change, none for the repeats"
+    );
+}
+
+/// `SendTaskSuccess` for every token ending in `suffix`, answered with an empty success.
+fn accept_success_for_tokens_ending(suffix: &'static str) -> Rule {
+    mock!(Client::send_task_success)
+        .match_requests(move |r| r.task_token().is_some_and(|t| t.ends_with(suffix)))
+        .then_output(|| SendTaskSuccessOutput::builder().build())
 }
 
 /// The inline attempt timed out from our side (here: 5xx), yet the workflow moved on: its
