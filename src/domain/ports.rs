@@ -201,9 +201,14 @@ pub trait OrderStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// The events kept for `order` by [`OrderStore::record_event`], in the order they were
-    /// kept. A consistent read: an event kept before the call began is in the answer.
-    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError>;
+    /// The events kept for `order` by [`OrderStore::record_event`] at `since` or after, in the
+    /// order they were kept (older ones are forgotten, whether or not pruned yet). A
+    /// consistent read: an event kept before the call began is in the answer.
+    async fn deferred_events(
+        &self,
+        order: &OrderId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowEvent>, StoreError>;
 
     /// The story of `order`: the history entry of every change applied to it, oldest first.
     /// Empty for an unknown order, and for one bulk-loaded by an import and not changed

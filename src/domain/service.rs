@@ -306,7 +306,8 @@ impl OrderService {
     /// progress. Each is decided against the order as it is then, like a delivery; one that
     /// was applied before is a duplicate by its content.
     async fn apply_deferred(&self, order: &OrderId) -> Result<(), ServiceError> {
-        let kept = self.store.deferred_events(order).await?;
+        let since = now() - self.cfg.dedupe_retention;
+        let kept = self.store.deferred_events(order, since).await?;
         for event in super::deferred::in_progress_order(kept) {
             let outcome = self.ingest_once(None, &event).await?;
             tracing::info!(order.id = %order, ?outcome, "applied an event that came before its order's start");

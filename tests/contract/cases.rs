@@ -208,6 +208,11 @@ pub(crate) async fn story(store: &Store, o: &Order) -> Vec<(u64, OrderState)> {
     entries.iter().map(|e| (e.version, e.state)).collect()
 }
 
+/// The oldest kept events the service reads: the envelope ids' retention.
+fn kept_since() -> chrono::DateTime<chrono::Utc> {
+    now() - chrono::Duration::hours(48)
+}
+
 pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store: Store) {
     let o = OrderId::parse(uid("o")).unwrap();
     let env = |k: &str| EnvelopeId::parse(format!("{o}-{k}")).unwrap();
@@ -234,7 +239,13 @@ pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
-    assert!(store.deferred_events(&o).await.unwrap().is_empty());
+    assert!(
+        store
+            .deferred_events(&o, kept_since())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .record_event(&env("b"), None, Some(&waiting), now())
@@ -253,7 +264,7 @@ pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateEvent), "{err:?}");
-    let kept = store.deferred_events(&o).await.unwrap();
+    let kept = store.deferred_events(&o, kept_since()).await.unwrap();
     assert_eq!(kept.len(), 2, "nothing of the duplicate was kept");
     assert!(
         matches!(&kept[0], WorkflowEvent::WaitingCompletion { token, .. }
@@ -280,12 +291,44 @@ pub async fn events_that_change_nothing_are_remembered_and_early_ones_kept(store
     );
     assert!(store.event_seen(&env("over")).await.unwrap());
     assert_eq!(
-        store.deferred_events(&o).await.unwrap().len(),
+        store.deferred_events(&o, kept_since()).await.unwrap().len(),
         MAX_PER_ORDER
     );
     // Another order's are its own.
     let other = OrderId::parse(uid("o")).unwrap();
-    assert!(store.deferred_events(&other).await.unwrap().is_empty());
+    assert!(
+        store
+            .deferred_events(&other, kept_since())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Kept longer than the retention: forgotten, whether or not pruned yet (DynamoDB's TTL
+    // deletes items days late).
+    let late = OrderId::parse(uid("o")).unwrap();
+    let long_ago = now() - chrono::Duration::hours(49);
+    let old_end = WorkflowEvent::Finished {
+        order_id: late.clone(),
+        execution_arn: None,
+    };
+    let old_env = EnvelopeId::parse(format!("{late}-old")).unwrap();
+    assert!(
+        store
+            .record_event(&old_env, None, Some(&old_end), long_ago)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .deferred_events(&late, kept_since())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.deferred_events(&late, long_ago).await.unwrap().len(),
+        1
+    );
 }
 
 pub async fn a_token_is_used_at_most_once(store: Store) {

@@ -3,7 +3,9 @@
 //!
 //! A kept event lives in its order's partition (`PK = ORDER#<id>`, `SK = DEFER#<time>#<envelope>`),
 //! beside where the order will be, so the start reads them with one consistent query; it
-//! carries the envelope records' TTL.
+//! carries the envelope records' TTL. DynamoDB deletes expired items when it gets to them
+//! (often days late), so reads and counts take only those kept within the retention (the
+//! keep time leads the sort key).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
@@ -11,7 +13,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 
 use super::DynamoStore;
-use super::attrs::{Item, expiry, s};
+use super::attrs::{Item, RETENTION_SECS, expiry, s};
 use super::errors::{self, Cancelled, Role};
 use super::{items, keys, query};
 use crate::domain::deferred::{self, MAX_PER_ORDER};
@@ -44,22 +46,30 @@ fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWrite
     Ok(TransactWriteItem::builder().put(p).build())
 }
 
-/// A consistent query of the events kept for `order` (one page: they are few).
+/// A consistent query of the events kept for `order` at `since` (microseconds) or after (one
+/// page: they are few).
 async fn query(
     store: &DynamoStore,
     order: &OrderId,
     select: Select,
+    since: i64,
 ) -> Result<QueryOutput, StoreError> {
-    query::in_order_partition(store, order, DEFER_PREFIX)
+    // Every `DEFER#` key from `since` on (`$` sorts right after `#`).
+    let from = format!("{DEFER_PREFIX}{}", keys::pad(since));
+    query::in_order_partition_between(store, order, &from, "DEFER$")
         .select(select)
         .send()
         .await
         .map_err(|e| errors::sdk("Query", e))
 }
 
-/// How many events are kept for `order`.
-async fn kept(store: &DynamoStore, order: &OrderId) -> Result<usize, StoreError> {
-    Ok(query(store, order, Select::Count).await?.count.max(0) as usize)
+/// How many events are kept for `order`, of those within the retention before `now`.
+async fn kept(store: &DynamoStore, order: &OrderId, now: i64) -> Result<usize, StoreError> {
+    let since = now - RETENTION_SECS * 1_000_000;
+    Ok(query(store, order, Select::Count, since)
+        .await?
+        .count
+        .max(0) as usize)
 }
 
 pub(super) async fn record(
@@ -73,7 +83,7 @@ pub(super) async fn record(
     let empty = OrderId::parse("-").expect("a valid id");
     let record = items::envelope_item(envelope.as_str(), order_id.unwrap_or(&empty), now);
     let keep = match defer {
-        Some(event) if kept(store, event.order_id()).await? < MAX_PER_ORDER => Some(event),
+        Some(event) if kept(store, event.order_id(), now).await? < MAX_PER_ORDER => Some(event),
         _ => None,
     };
     let Some(event) = keep else {
@@ -131,8 +141,9 @@ pub(super) async fn record(
 pub(super) async fn read(
     store: &DynamoStore,
     order: &OrderId,
+    since: i64,
 ) -> Result<Vec<WorkflowEvent>, StoreError> {
-    query(store, order, Select::AllAttributes)
+    query(store, order, Select::AllAttributes, since)
         .await?
         .items
         .unwrap_or_default()

@@ -187,8 +187,12 @@ impl OrderStore for DynamoStore {
         deferred::record(self, envelope, order, defer, micros(now)).await
     }
 
-    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
-        deferred::read(self, order).await
+    async fn deferred_events(
+        &self,
+        order: &OrderId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowEvent>, StoreError> {
+        deferred::read(self, order, micros(since)).await
     }
 
     async fn history(&self, order: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {

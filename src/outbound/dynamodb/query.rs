@@ -20,6 +20,16 @@ use crate::domain::list::{Direction, SortKey};
 use crate::domain::order::{Order, OrderState};
 use crate::domain::ports::{ChangeFilter, ChangePage, ListPage, OrderChange, StoreError};
 
+/// A consistent query of `order`'s partition, its sort key condition to be added.
+fn order_partition(store: &DynamoStore, order: &OrderId) -> QueryFluentBuilder {
+    store
+        .client
+        .query()
+        .table_name(&store.table)
+        .consistent_read(true)
+        .expression_attribute_values(":pk", s(keys::order_pk(order.as_str())))
+}
+
 /// A consistent query of the items in `order`'s partition whose sort key starts with `prefix`
 /// (the events kept for it, its history).
 pub(super) fn in_order_partition(
@@ -27,14 +37,23 @@ pub(super) fn in_order_partition(
     order: &OrderId,
     prefix: &str,
 ) -> QueryFluentBuilder {
-    store
-        .client
-        .query()
-        .table_name(&store.table)
-        .consistent_read(true)
+    order_partition(store, order)
         .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-        .expression_attribute_values(":pk", s(keys::order_pk(order.as_str())))
         .expression_attribute_values(":prefix", s(prefix))
+}
+
+/// A consistent query of the items in `order`'s partition whose sort key is between `from`
+/// and `to` (inclusive).
+pub(super) fn in_order_partition_between(
+    store: &DynamoStore,
+    order: &OrderId,
+    from: &str,
+    to: &str,
+) -> QueryFluentBuilder {
+    order_partition(store, order)
+        .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+        .expression_attribute_values(":from", s(from))
+        .expression_attribute_values(":to", s(to))
 }
 
 /// How many items one partition of `index` holds (counted page by page).

@@ -83,13 +83,14 @@ pub(super) fn record(
     Ok(true)
 }
 
-/// The encoded events kept for `order`, in the order kept.
-pub(super) fn read(conn: &Connection, order: &str) -> Result<Vec<String>, StoreError> {
+/// The encoded events kept for `order` at `since` or after, in the order kept.
+pub(super) fn read(conn: &Connection, order: &str, since: i64) -> Result<Vec<String>, StoreError> {
     conn.prepare_cached(
-        "SELECT event FROM deferred_events WHERE order_id = ?1 ORDER BY kept_at, envelope_id",
+        "SELECT event FROM deferred_events WHERE order_id = ?1 AND kept_at >= ?2 \
+         ORDER BY kept_at, envelope_id",
     )
     .and_then(|mut s| {
-        s.query_map([order], |r| r.get(0))?
+        s.query_map(params![order, since], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()
     })
     .map_err(map_err)

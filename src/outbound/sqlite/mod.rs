@@ -209,11 +209,18 @@ impl OrderStore for SqliteStore {
         .await
     }
 
-    async fn deferred_events(&self, order: &OrderId) -> Result<Vec<WorkflowEvent>, StoreError> {
+    async fn deferred_events(
+        &self,
+        order: &OrderId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<WorkflowEvent>, StoreError> {
         if !self.views.kept_for.has(order.as_str()) {
             return Ok(Vec::new());
         }
-        let encoded = self.db.read(|conn| deferred::read(conn, order.as_str()))?;
+        let since = micros(since);
+        let encoded = self
+            .db
+            .read(|conn| deferred::read(conn, order.as_str(), since))?;
         encoded
             .iter()
             .map(|e| crate::domain::deferred::decode(e).map_err(StoreError::Internal))
