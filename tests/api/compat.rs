@@ -8,7 +8,7 @@ use order_manager::domain::ids::EventId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{self, TestApp, read, sfn};
+use crate::support::{self, TestApp, read, sfn, unique};
 
 const ALICE: &str = "6a2b8c1d-0e9f-4a3b-8c7d-5e4f3a2b1c0d";
 const BARISTA: &str = "b1a2c3d4-0000-4000-8000-000000000001";
@@ -350,6 +350,39 @@ async fn customers_cancel_their_own_orders_until_a_barista_claims_them() {
         calls.tokens().contains(&"T2-s".to_string()).then_some(())
     })
     .await;
+}
+
+/// Every state before a barista's claim, on either API: the customer's cancel takes.
+#[tokio::test]
+async fn a_customer_cancels_in_every_state_before_a_claim_on_both_apis() {
+    let (app, _calls) = spawn().await;
+    let alice = app.customer(ALICE);
+    for state in ["created", "submitted", "queued"] {
+        for compat in [false, true] {
+            let (t1, t2) = (unique("T1"), unique("T2"));
+            let id = match state {
+                "queued" => app.queue_order(ALICE, &t1, &t2).await,
+                _ => app.start_order(ALICE, &t1).await,
+            };
+            if state == "submitted" {
+                let (status, _) = app.submit(&id, &alice, support::latte()).await;
+                assert_eq!(status, StatusCode::OK);
+            }
+            let (status, body) = if compat {
+                let path = format!("/orders/cancel/{id}");
+                app.app_call(Method::PUT, &path, &alice, None).await
+            } else {
+                app.post(&format!("/v1/orders/{id}/cancel"), &alice).await
+            };
+            assert_eq!(status, StatusCode::OK, "{state}, compat {compat}: {body}");
+            let order = app.order(&id, ALICE).await;
+            assert_eq!(order["state"], "cancelled", "{state}, compat {compat}");
+            assert_eq!(
+                order["cancel_reason"], "customer",
+                "{state}, compat {compat}"
+            );
+        }
+    }
 }
 
 /// A request (method, path, token, body) and the status and `code` it must get.

@@ -79,6 +79,22 @@ async fn progress_made_elsewhere_is_followed() {
         .expect("listed");
     assert_eq!(listed["orderNumber"], 7);
     assert_eq!(listed["drinkOrder"]["drink"], "");
+    // The order app's: its history, and the order itself.
+    let customer = app.customer(USER);
+    let (status, mine) = app.get("/myOrders", &customer).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let listed = mine["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["SK"] == id.as_str())
+        .expect("in the customer's history");
+    assert_eq!(listed["orderNumber"], 7);
+    assert_eq!(listed["drinkOrder"]["drink"], "");
+    let (status, one) = app.get(&format!("/orders/{id}"), &customer).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["result"]["orderState"], "CREATED", "{one}");
+    assert_eq!(one["result"]["drinkOrder"]["drink"], "", "{one}");
     // The customer's own submission comes too late: the workflow is past that wait.
     let (status, body) = app.submit(&id, &app.customer(USER), latte()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

@@ -14,6 +14,15 @@ fn assert_no_token(body: &Value, tokens: &[&str]) {
     }
 }
 
+/// How many changes the order's story holds.
+async fn story_length(app: &TestApp, id: &str) -> usize {
+    let (status, story) = app
+        .get(&format!("/v1/orders/{id}/history"), &app.barista("b"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{story}");
+    story["changes"].as_array().unwrap().len()
+}
+
 #[tokio::test]
 async fn full_customer_to_barista_flow_resumes_both_waits() {
     let (workflow, calls) = sfn::accepting();
@@ -55,12 +64,25 @@ async fn full_customer_to_barista_flow_resumes_both_waits() {
     assert_eq!(status, StatusCode::OK, "{claimed}");
     assert_eq!(claimed["state"], "preparing");
     assert_eq!(claimed["barista_user_id"], "barista-1");
+    // The barista's own claim again: the same answer, and nothing written (no change in the
+    // order's story, so no notice either).
+    let story = story_length(&app, &id).await;
+    let (status, again) = app.post(&format!("/v1/orders/{id}/claim"), &barista).await;
+    assert_eq!((status, &again), (StatusCode::OK, &claimed));
+    assert_eq!(story_length(&app, &id).await, story);
 
     let (status, done) = app
         .post(&format!("/v1/orders/{id}/complete"), &barista)
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["state"], "completed");
+    // And their completion again: `200` with the order, nothing written, nothing sent.
+    let story = story_length(&app, &id).await;
+    let (status, again) = app
+        .post(&format!("/v1/orders/{id}/complete"), &barista)
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &done));
+    assert_eq!(story_length(&app, &id).await, story);
     let successes = calls.successes();
     assert_eq!(successes.len(), 2);
     assert_eq!(successes[1].0, t2);
