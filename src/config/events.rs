@@ -2,6 +2,7 @@
 
 use clap::{Args, ValueEnum};
 
+use super::values::named_enum;
 use super::workflow::WorkflowKind;
 
 /// Where the service publishes its `OrderManager.*` events.
@@ -53,7 +54,7 @@ fn event_source(s: &str) -> Result<String, String> {
 pub struct EventArgs {
     /// Where the `OrderManager.*` events go: `eventbridge` or `none` (default: `none` with the
     /// embedded processor, `eventbridge` with Step Functions).
-    #[arg(long, env = "OM_EVENTS", value_enum)]
+    #[arg(long, env = "OM_EVENTS", value_parser = named_enum::<EventsKind>("OM_EVENTS"))]
     pub events: Option<EventsKind>,
     /// EventBridge bus the events are put on (a name or an ARN).
     #[arg(long, env = "OM_EVENT_BUS", default_value = "Serverlesspresso", value_parser = event_bus)]

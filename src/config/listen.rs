@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use clap::{Args, ValueEnum};
 
-use super::values::{Span, named};
+use super::values::{Span, named, named_enum};
 use crate::inbound::http::hardening::CorsOrigins;
 
 /// `OM_LISTEN`: for `serve`, and for `healthcheck`, which asks the service there.
@@ -57,6 +57,6 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// Log format.
-    #[arg(long, env = "OM_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(long, env = "OM_LOG_FORMAT", default_value = "text", value_parser = named_enum::<LogFormat>("OM_LOG_FORMAT"))]
     pub log_format: LogFormat,
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use clap::{Args, ValueEnum};
 
-use super::values::{named, named_as};
+use super::values::{named, named_as, named_enum};
 use crate::outbound::database::SqliteOptions;
 use crate::outbound::dynamodb::MAX_SHARDS;
 
@@ -118,12 +118,12 @@ pub struct StoreSetupArgs {
     /// SQLite (the order store and the embedded processor's): `full` (an acknowledged write
     /// is on stable storage: it survives a power cut) or `normal` (it survives a crash of
     /// the process; a power cut may lose the last second or so of them).
-    #[arg(long, env = "OM_SQLITE_SYNC", value_enum, default_value = "full")]
+    #[arg(long, env = "OM_SQLITE_SYNC", default_value = "full", value_parser = named_enum::<SqliteSync>("OM_SQLITE_SYNC"))]
     pub sqlite_sync: SqliteSync,
     /// SQLite: append each commit to the WAL in one write, through the engine's VFS (`on`),
     /// or write it as SQLite's own VFS does (`off`). On an SQLite version the VFS was not
     /// written for, it is off whatever this says (and a warning is logged).
-    #[arg(long, env = "OM_SQLITE_WAL_APPENDS", value_enum, default_value = "on")]
+    #[arg(long, env = "OM_SQLITE_WAL_APPENDS", default_value = "on", value_parser = named_enum::<Switch>("OM_SQLITE_WAL_APPENDS"))]
     pub sqlite_wal_appends: Switch,
     /// DynamoDB: create or update the table at start-up, as `order-manager migrate` does
     /// (for local use; in production, run `migrate` once per deployment).

@@ -173,6 +173,76 @@ fn shops_are_open_with_the_orderprocessor_s_limits_unless_configured() {
 }
 
 #[test]
+fn the_orderprocessor_s_input_and_cancels_fit_the_serverlesspresso_machine_by_default() {
+    use crate::domain::lifecycle::CancelCallback;
+    use crate::outbound::stepfunctions::StartInput;
+    let settings = serve(&[]).unwrap().settings().unwrap();
+    assert_eq!(
+        settings.order_processor_input,
+        StartInput::ValidatorEvent {
+            source: "awsserverlessda.serverlesspresso".into()
+        }
+    );
+    assert_eq!(settings.service.cancel_callback, CancelCallback::Success);
+    let settings = serve(&[
+        "--order-processor-input",
+        "flat",
+        "--cancel-callback",
+        "failure",
+        "--event-source",
+        "shop.coffee",
+    ])
+    .unwrap()
+    .settings()
+    .unwrap();
+    assert_eq!(settings.order_processor_input, StartInput::Flat);
+    assert_eq!(settings.service.cancel_callback, CancelCallback::Failure);
+    let settings = serve(&["--event-source", "shop.coffee"])
+        .unwrap()
+        .settings();
+    assert_eq!(
+        settings.unwrap().order_processor_input,
+        StartInput::ValidatorEvent {
+            source: "shop.coffee".into()
+        },
+        "the event says who put it, as the validator's does"
+    );
+}
+
+#[test]
+fn bad_choices_name_their_variable_and_what_they_take() {
+    for (flag, var, good) in [
+        ("--events", "OM_EVENTS", "`eventbridge`"),
+        ("--log-format", "OM_LOG_FORMAT", "`json`"),
+        ("--sqlite-sync", "OM_SQLITE_SYNC", "`normal`"),
+        ("--sqlite-wal-appends", "OM_SQLITE_WAL_APPENDS", "`off`"),
+        ("--workflow", "OM_WORKFLOW", "`stepfunctions`"),
+        (
+            "--order-processor-input",
+            "OM_ORDER_PROCESSOR_INPUT",
+            "`flat`",
+        ),
+        ("--cancel-callback", "OM_CANCEL_CALLBACK", "`failure`"),
+    ] {
+        let err = serve(&[flag, "nonsense"]).unwrap_err();
+        assert!(err.contains(var), "{flag}: {err}");
+        assert!(
+            err.contains(good) && err.contains("`nonsense`"),
+            "{flag}: {err}"
+        );
+        assert!(err.contains(flag), "the flag too: {err}");
+    }
+    // The choices are still listed by `--help`.
+    let help = Cli::try_parse_from(["order-manager", "--help"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        help.contains("- validator: ") && help.contains("- flat: "),
+        "{help}"
+    );
+}
+
+#[test]
 fn ttls_parse() {
     assert_eq!(Span::from_str("15m").unwrap().0, Duration::from_secs(900));
     assert!(Span::from_str("soon").is_err());

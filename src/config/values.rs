@@ -5,7 +5,9 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::builder::TypedValueParser;
+use clap::ValueEnum;
+use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
+use clap::error::ErrorKind;
 
 /// A value parser by `FromStr` whose error names the environment variable as well as the flag.
 pub(crate) fn named<T>(
@@ -29,6 +31,55 @@ pub(crate) fn named_as<P: TypedValueParser>(
         parser
             .parse_ref(&clap::Command::new(var), None, OsStr::new(s))
             .map_err(|_| format!("{var}: expected {expected}, got `{s}`"))
+    }
+}
+
+/// Clap's parser of a `ValueEnum` (its possible values still listed by `--help`), with an
+/// error that names the environment variable and its values, as `named_as` errors do.
+pub(crate) fn named_enum<E: ValueEnum + Clone + Send + Sync + 'static>(
+    var: &'static str,
+) -> NamedEnum<E> {
+    NamedEnum {
+        var,
+        inner: EnumValueParser::new(),
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct NamedEnum<E: ValueEnum + Clone + Send + Sync + 'static> {
+    var: &'static str,
+    inner: EnumValueParser<E>,
+}
+
+impl<E: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for NamedEnum<E> {
+    type Value = E;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<E, clap::Error> {
+        self.inner.parse_ref(cmd, arg, value).map_err(|_| {
+            let expected: Vec<String> = E::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value)
+                .map(|v| format!("`{}`", v.get_name()))
+                .collect();
+            let flag = arg.map_or_else(String::new, |a| format!(" for '{a}'"));
+            let message = format!(
+                "invalid value '{}'{flag}: {}: expected one of {}, got `{}`\n",
+                value.to_string_lossy(),
+                self.var,
+                expected.join(", "),
+                value.to_string_lossy()
+            );
+            clap::Error::raw(ErrorKind::InvalidValue, message).with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        self.inner.possible_values()
     }
 }
 

@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 
 use super::store::{StoreConfig, processor_store};
-use super::values::{Span, named};
+use super::values::{Span, named, named_enum};
 use crate::domain::lifecycle::CancelCallback;
 
 /// Which workflow the service calls back.
@@ -49,7 +49,7 @@ impl From<CancelMode> for CancelCallback {
 #[derive(Debug, Clone, Args)]
 pub struct WorkflowArgs {
     /// Workflow to call back.
-    #[arg(long, env = "OM_WORKFLOW", value_enum, default_value = "embedded")]
+    #[arg(long, env = "OM_WORKFLOW", default_value = "embedded", value_parser = named_enum::<WorkflowKind>("OM_WORKFLOW"))]
     pub workflow: WorkflowKind,
     /// Embedded processor: where it keeps its executions (`sqlite:<path>`).
     #[arg(long, env = "OM_PROCESSOR_STORE", default_value = "sqlite:data/processor.db", value_parser = processor_store)]
@@ -70,16 +70,16 @@ pub struct WorkflowArgs {
     #[arg(
         long,
         env = "OM_ORDER_PROCESSOR_INPUT",
-        value_enum,
-        default_value = "validator"
+        default_value = "validator",
+        value_parser = named_enum::<StartInputMode>("OM_ORDER_PROCESSOR_INPUT")
     )]
     pub order_processor_input: StartInputMode,
     /// How a cancellation releases the workflow.
     #[arg(
         long,
         env = "OM_CANCEL_CALLBACK",
-        value_enum,
-        default_value = "success"
+        default_value = "success",
+        value_parser = named_enum::<CancelMode>("OM_CANCEL_CALLBACK")
     )]
     pub cancel_callback: CancelMode,
 }
