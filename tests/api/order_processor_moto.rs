@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use aws_sdk_sfn::types::ExecutionStatus;
-use order_manager::outbound::stepfunctions::{StartInput, StepFunctionsWorkflow};
+use clap::Parser;
+use order_manager::config::Cli;
+use order_manager::outbound::stepfunctions::StepFunctionsWorkflow;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -277,15 +279,21 @@ async fn open_shop(url: &str, beats: Heartbeats) -> Shop {
         .expect("create the state machine")
         .state_machine_arn;
 
-    // The service as deployed with the sample: Step Functions, the default start input and
-    // the default cancel.
+    // The service as deployed with the sample: Step Functions, and the command line's
+    // defaults for the start input and the cancel.
+    let defaults = Cli::try_parse_from(["order-manager", "--jwt-secret", support::JWT_SECRET])
+        .unwrap()
+        .serve
+        .settings()
+        .unwrap();
     let workflow = StepFunctionsWorkflow::new(sfn.clone()).with_order_processor(
         Some(state_machine_arn.clone()),
-        StartInput::ValidatorEvent {
-            source: SOURCE.into(),
-        },
+        defaults.order_processor_input.clone(),
     );
-    let app = TestApp::spawn(Arc::new(workflow)).await;
+    let app = TestApp::spawn_with(Arc::new(workflow), |s| {
+        s.service.cancel_callback = defaults.service.cancel_callback;
+    })
+    .await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let forwarder = tokio::spawn(forward(
         sqs,
