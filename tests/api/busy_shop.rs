@@ -194,10 +194,9 @@ fn morning(seed: u64) -> Morning {
         let held = match o.fate {
             Fate::ServedHere => 0.0,
             Fate::AwaitsDrink => 0.12,
-            _ if !held_one => 1.0,
+            _ if !std::mem::replace(&mut held_one, true) => 1.0,
             _ => 0.12,
         };
-        held_one |= held == 1.0;
         let start_delivered = rec.emit(start, started, held);
         if rec.rng.random_bool(0.2) {
             // A rule forwarding the whole source: the validator's event that started it.
@@ -293,33 +292,25 @@ fn morning(seed: u64) -> Morning {
     }
 }
 
-/// The real machine's time-out and end carry no `eventId`; other workflows' do.
-fn timed_out(at: i64, o: &Order, cause: &str, with_event: bool) -> Value {
-    let mut detail = json!({"Message": "The order timed out.", "userId": o.user,
-                            "orderId": o.id, "cause": cause});
+/// The workflow's time-out or end of `o`, with `detail`: the real machine's carry no
+/// `eventId`; other workflows' do.
+fn ending(detail_type: &str, at: i64, o: &Order, mut detail: Value, with_event: bool) -> Value {
+    detail["userId"] = json!(o.user);
+    detail["orderId"] = json!(o.id);
     if with_event {
         detail["eventId"] = json!(EVENT);
     }
-    envelope(
-        "OrderProcessor.OrderTimeOut",
-        at,
-        Some(&o.execution),
-        detail,
-    )
+    envelope(detail_type, at, Some(&o.execution), detail)
+}
+
+fn timed_out(at: i64, o: &Order, cause: &str, with_event: bool) -> Value {
+    let detail = json!({"Message": "The order timed out.", "cause": cause});
+    ending("OrderProcessor.OrderTimeOut", at, o, detail, with_event)
 }
 
 fn finished(at: i64, o: &Order, with_event: bool) -> Value {
-    let mut detail = json!({"Message": "The order has reached the end of the workflow.",
-                            "userId": o.user, "orderId": o.id});
-    if with_event {
-        detail["eventId"] = json!(EVENT);
-    }
-    envelope(
-        "OrderProcessor.orderFinished",
-        at,
-        Some(&o.execution),
-        detail,
-    )
+    let detail = json!({"Message": "The order has reached the end of the workflow."});
+    ending("OrderProcessor.orderFinished", at, o, detail, with_event)
 }
 
 /// What the service must show for an order of `fate`: state, cancel reason, number, drink.
